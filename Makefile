@@ -1,0 +1,39 @@
+# The two front-door commands: `make run` and `make test`. Everything else is bootstrapped from a bare
+# Python 3.11: a .venv with uv inside it, then `uv sync --locked` from the committed uv.lock.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+UV := $(VENV)/bin/uv
+RUN := $(UV) run --no-sync
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+
+.PHONY: run test lint migrate fmt clean
+
+$(UV):
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'uv>=0.13,<0.14'
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --locked
+	@touch $@
+
+run: $(VENV)/.synced ## migrate, create the demo admin/tenant once, serve on 127.0.0.1:8000
+	$(RUN) reten run
+
+test: lint ## the whole suite against a real PostgreSQL (embedded unless TEST_DATABASE_URL is set)
+	$(RUN) pytest
+
+lint: $(VENV)/.synced ## ruff and hadolint
+	$(RUN) ruff check .
+	$(RUN) hadolint --failure-threshold warning Containerfile
+
+migrate: $(VENV)/.synced
+	$(RUN) reten migrate
+
+fmt: $(VENV)/.synced
+	$(RUN) ruff format app tests
+	$(RUN) ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,179 @@
+"""The ``reten`` command: run, migrate, admin create (dispatcher and loadtest arrive with their issues)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from app.config import Settings, development_secrets, load_settings
+
+__all__ = ("main",)
+
+DEMO_EMAIL = "admin@reten.local"
+DEMO_TENANT_SLUG = "demo"
+
+
+def _prepare(settings: Settings, *, database: str = "reten") -> tuple[Settings, str, Any]:
+    """Resolve the database (embedded when no DATABASE_URL) and development secrets; export them so
+    server workers see the same values. Returns (settings, owner DSN, embedded server or None)."""
+    server = None
+    data_dir = Path(settings.data_dir)
+    overrides: dict[str, Any] = {}
+    if settings.jwt_secret is None and not settings.production:
+        overrides["jwt_secret"] = development_secrets(data_dir)["jwt_secret"]
+    owner_dsn = settings.owner_database_url
+    if settings.database_url is None:
+        if settings.production:
+            raise SystemExit("RETEN_ENV=production needs DATABASE_URL (and OWNER_DATABASE_URL)")
+        from app.embedded import bootstrap_cluster, start_embedded
+
+        server = start_embedded(data_dir)
+        dsns = asyncio.run(bootstrap_cluster(server.get_uri(), database))
+        overrides["database_url"] = dsns.app
+        owner_dsn = owner_dsn or dsns.owner
+    elif owner_dsn is None:
+        from app.embedded import OWNER_ROLE, dsn_for
+
+        owner_dsn = dsn_for(settings.database_url, user=OWNER_ROLE)
+    for name, value in overrides.items():
+        os.environ[name.upper()] = str(value)
+    return load_settings(), owner_dsn, server
+
+
+async def _migrate(owner_dsn: str) -> list[str]:
+    from app.db import migrate
+
+    return await migrate(owner_dsn)
+
+
+async def _create_admin(settings: Settings, email: str, password: str, *, tenant_slug: str | None) -> str:
+    """Create (or find) a SUPER_ADMIN; optionally a tenant it belongs to. Returns a status line."""
+    import asyncpg
+
+    from app.auth.passwords import Passwords
+    from app.db import begin_statement, leave_identity_role, use_tenant
+    from app.tenants import repo as tenants
+    from app.tenants.seeds import seed_tenant
+    from app.users import repo as users
+
+    assert settings.database_url is not None
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await conn.execute(begin_statement(readonly=False, tenant_id=None, identity=True))
+        try:
+            user = await users.get_by_email(conn, email)
+            status = "exists"
+            if user is None:
+                password_hash = await Passwords(settings.password_hash_profile, 1).hash(password)
+                user = await users.create(
+                    conn,
+                    email=email,
+                    password_hash=password_hash,
+                    first_name="Admin",
+                    last_name="",
+                    roles=["SUPER_ADMIN"],
+                )
+                status = "created"
+            if tenant_slug is not None and status == "created":
+                import uuid
+
+                tenant_id = uuid.uuid4()
+                await tenants.create(conn, tenant_id, "Demo", tenant_slug)
+                await use_tenant(conn, tenant_id)
+                await users.add_membership(conn, tenant_id, user["id"])
+                await leave_identity_role(conn)
+                await seed_tenant(conn, tenant_id)
+            await conn.execute("commit")
+        except BaseException:
+            await conn.execute("rollback")
+            raise
+    finally:
+        await conn.close()
+    return status
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    settings, owner_dsn, _server = _prepare(load_settings())
+    applied = asyncio.run(_migrate(owner_dsn))
+    if applied:
+        print(f"migrations applied: {', '.join(applied)}")
+    demo_password = None
+    if not settings.production:
+        demo_password = development_secrets(Path(settings.data_dir))["demo_password"]
+        asyncio.run(_create_admin(settings, DEMO_EMAIL, demo_password, tenant_slug=DEMO_TENANT_SLUG))
+    host = args.host or settings.host
+    port = args.port or settings.port
+    base = f"http://{host}:{port}"
+    print(f"Reten ready in {time.perf_counter() - started:.1f}s")
+    print(f"  API:      {base}/api")
+    print(f"  OpenAPI:  {base}/schema  (Swagger UI: {base}/schema/swagger)")
+    if demo_password is not None:
+        print(f"  Demo super admin: {DEMO_EMAIL} / {demo_password}  (tenant slug '{DEMO_TENANT_SLUG}')")
+        print(
+            f"  Try: curl -s -X POST {base}/api/auth/login -H 'content-type: application/json' "
+            f'-d \'{{"identifier":"{DEMO_EMAIL}","password":"{demo_password}"}}\''
+        )
+    sys.stdout.flush()
+    import uvicorn
+
+    uvicorn.run(
+        "app.asgi:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=args.workers or settings.workers,
+        access_log=False,
+        log_level="warning",
+        proxy_headers=False,
+        server_header=False,
+    )
+    return 0
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    _, owner_dsn, _server = _prepare(load_settings())
+    applied = asyncio.run(_migrate(owner_dsn))
+    print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+    return 0
+
+
+def cmd_admin_create(args: argparse.Namespace) -> int:
+    if len(args.password) < 8:
+        print("password must be at least 8 characters", file=sys.stderr)
+        return 2
+    settings, owner_dsn, _server = _prepare(load_settings())
+    asyncio.run(_migrate(owner_dsn))
+    status = asyncio.run(_create_admin(settings, args.email, args.password, tenant_slug=None))
+    print(f"super admin {args.email}: {status}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="reten", description="Reten API service")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="migrate and serve (embedded PostgreSQL without DATABASE_URL)")
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+    run.add_argument("--workers", type=int)
+    run.set_defaults(func=cmd_run)
+    sub.add_parser("migrate", help="apply pending migrations as the owner role").set_defaults(
+        func=cmd_migrate
+    )
+    admin = sub.add_parser("admin", help="administration")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    create = admin_sub.add_parser("create", help="create the first SUPER_ADMIN")
+    create.add_argument("--email", required=True)
+    create.add_argument("--password", required=True)
+    create.set_defaults(func=cmd_admin_create)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

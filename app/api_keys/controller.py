@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import uuid
+
+from litestar import Controller, get, post
+
+from app.api_keys import service
+from app.api_keys.schemas import ApiKey, ApiKeyCreate, ApiKeyCreated
+from app.auth.guards import access
+from app.auth.principal import Principal
+from app.db import Connection
+from app.state import Services
+from app.structs import Message
+
+__all__ = ("ApiKeyController",)
+
+
+class ApiKeyController(Controller):
+    path = "/api/api-keys"
+    tags = ["API Keys"]
+
+    @post(
+        "/",
+        operation_id="CreateApiKey",
+        summary="Create an API key for yourself in the active tenant",
+        **access(
+            "MANAGE_API_KEYS",
+            auth="tenant_jwt",
+            doc="`permissions` (any case, stored upper case) must be a subset of your own (else 403). "
+            "The key is shown once, as `plaintextKey` (and `key`); only its SHA-256 digest is stored.",
+        ),
+    )
+    async def create_api_key(self, db: Connection, principal: Principal, data: ApiKeyCreate) -> ApiKeyCreated:
+        return await service.create(db, principal, data)
+
+    @get(
+        "/",
+        operation_id="ListApiKeys",
+        summary="Your API keys in the active tenant, newest first (revoked included)",
+        **access("MANAGE_API_KEYS", auth="tenant_jwt"),
+    )
+    async def list_api_keys(self, db: Connection, principal: Principal) -> list[ApiKey]:
+        return await service.list_mine(db, principal)
+
+    @post(
+        "/{key_id:uuid}/revoke",
+        status_code=200,
+        operation_id="RevokeApiKey",
+        summary="Revoke one of your API keys",
+        **access(
+            "MANAGE_API_KEYS",
+            auth="tenant_jwt",
+            doc="Takes effect at once on this process; other processes drop their cached copy "
+            "within 30 s. Already revoked -> 400; another user's key -> 403.",
+        ),
+    )
+    async def revoke_api_key(
+        self, db: Connection, services: Services, principal: Principal, key_id: uuid.UUID
+    ) -> Message:
+        await service.revoke(db, services, principal, key_id)
+        return Message(message="API key revoked successfully")

@@ -1,0 +1,58 @@
+"""API keys: issue (permissions must be a subset of the creator's), list, revoke (evicts the cache)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from app.api_keys import repo
+from app.api_keys.schemas import ApiKey, ApiKeyCreate, ApiKeyCreated
+from app.auth import api_keys
+from app.auth.permissions import normalize_permissions
+from app.auth.principal import Principal
+from app.db import Connection
+from app.errors import BadRequest, Forbidden
+from app.state import Services
+
+__all__ = ("create", "list_mine", "revoke")
+
+
+async def create(conn: Connection, caller: Principal, data: ApiKeyCreate) -> ApiKeyCreated:
+    permissions, unknown = normalize_permissions(data.permissions)
+    if unknown:
+        raise BadRequest.field("permissions", f"unknown permission(s): {', '.join(unknown)}")
+    beyond = [p for p in permissions if p not in caller.permissions]
+    if beyond:
+        raise Forbidden(f"Cannot grant permissions you do not hold: {', '.join(beyond)}")
+    expires_at = data.expires_at
+    if expires_at is not None:
+        if expires_at.tzinfo is None:
+            raise BadRequest.field("expiresAt", "must carry a UTC offset")
+        if expires_at <= datetime.now(UTC):
+            raise BadRequest.field("expiresAt", "must be in the future")
+    key = api_keys.generate()
+    row = await repo.create(
+        conn,
+        tenant_id=caller.tenant,
+        user_id=caller.user_id,
+        name=data.name,
+        key_prefix=key[: api_keys.DISPLAY_PREFIX_LEN],
+        key_digest=api_keys.digest(key),
+        permissions=permissions,
+        expires_at=expires_at,
+    )
+    created: ApiKeyCreated = repo.to_api_key(row, ApiKeyCreated, plaintext_key=key, key=key)
+    return created
+
+
+async def list_mine(conn: Connection, caller: Principal) -> list[ApiKey]:
+    return await repo.list_for_user(conn, caller.tenant, caller.user_id)
+
+
+async def revoke(conn: Connection, services: Services, caller: Principal, key_id: uuid.UUID) -> None:
+    row = await repo.get(conn, caller.tenant, key_id)
+    if row["user_id"] != caller.user_id:
+        raise Forbidden("This API key belongs to another user")
+    if not await repo.revoke(conn, caller.tenant, key_id):
+        raise BadRequest("API key is already revoked")
+    services.api_key_cache.evict(key_id)

@@ -1,0 +1,1 @@
+"""Authentication (JWT, API keys), the principal, and the permission guards."""

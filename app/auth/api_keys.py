@@ -1,0 +1,75 @@
+"""API keys: ``rtn_sk_`` + 48 random hex + 8 hex CRC32 of those 48. Only the SHA-256 digest is stored;
+a malformed key is refused before any database work; verified keys are cached (digest -> row) for at
+most ``api_key_cache_ttl_s`` and evicted on revoke on this process."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import time
+import uuid
+import zlib
+from typing import Any
+
+__all__ = ("KEY_PREFIX", "ApiKeyCache", "digest", "generate", "is_well_formed")
+
+KEY_PREFIX = "rtn_sk_"
+_BODY = re.compile(r"^[0-9a-f]{56}$")
+DISPLAY_PREFIX_LEN = 15
+
+
+def _checksum(random_hex: str) -> str:
+    return f"{zlib.crc32(random_hex.encode()) & 0xFFFFFFFF:08x}"
+
+
+def generate() -> str:
+    random_hex = secrets.token_hex(24)  # 192 bits
+    return KEY_PREFIX + random_hex + _checksum(random_hex)
+
+
+def is_well_formed(key: str) -> bool:
+    """Prefix, length, charset and checksum: no database touched for a typo or a guess."""
+    if len(key) != len(KEY_PREFIX) + 56 or not key.startswith(KEY_PREFIX):
+        return False
+    body = key[len(KEY_PREFIX) :]
+    if not _BODY.match(body):
+        return False
+    return secrets.compare_digest(_checksum(body[:48]), body[48:])
+
+
+def digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+class ApiKeyCache:
+    """Process-local positive cache of verified key rows, keyed by digest."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._rows: dict[bytes, tuple[float, Any]] = {}
+        self._by_id: dict[uuid.UUID, bytes] = {}
+
+    def get(self, key_digest: bytes) -> Any | None:
+        hit = self._rows.get(key_digest)
+        if hit is None:
+            return None
+        stored_at, row = hit
+        if time.monotonic() - stored_at > self.ttl_s:
+            self._rows.pop(key_digest, None)
+            return None
+        return row
+
+    def put(self, key_digest: bytes, key_id: uuid.UUID, row: Any) -> None:
+        if self.ttl_s <= 0:
+            return
+        if len(self._rows) > 100_000:
+            self._rows.clear()
+            self._by_id.clear()
+        self._rows[key_digest] = (time.monotonic(), row)
+        self._by_id[key_id] = key_digest
+
+    def evict(self, key_id: uuid.UUID) -> None:
+        key_digest = self._by_id.pop(key_id, None)
+        if key_digest is not None:
+            self._rows.pop(key_digest, None)

@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import Cookie
+from litestar.params import Parameter
+
+from app.auth import service
+from app.auth.guards import access
+from app.auth.principal import Principal
+from app.auth.schemas import (
+    AccessToken,
+    LoginRequest,
+    LoginResponse,
+    ResetMyPassword,
+    ResetUserPassword,
+)
+from app.db import Connection
+from app.state import Services
+from app.structs import Message, from_row
+from app.users import repo as users
+from app.users import service as user_admin
+from app.users.schemas import Me
+
+__all__ = ("AuthController",)
+
+COOKIE = "refreshToken"
+COOKIE_PATH = "/api/auth"
+RefreshCookie = Annotated[str | None, Parameter(cookie=COOKIE, required=False)]
+
+
+def _refresh_cookie(services: Services, value: str, max_age: int | None = None) -> Cookie:
+    return Cookie(
+        key=COOKIE,
+        value=value,
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=services.settings.cookie_secure,
+        max_age=services.tokens.refresh_ttl_s if max_age is None else max_age,
+    )
+
+
+class AuthController(Controller):
+    path = "/api/auth"
+    tags = ["Authentication"]
+
+    @post(
+        "/login",
+        status_code=200,
+        operation_id="Login",
+        summary="Log in with email or username",
+        **access(
+            None,
+            auth="public",
+            db_role="identity",
+            doc="Answers the access token (15 min) and sets the HttpOnly `refreshToken` cookie (7 days). "
+            "Throttled per identifier and per client IP (429 with Retry-After).",
+        ),
+    )
+    async def login(
+        self, db: Connection, services: Services, request: Request, data: LoginRequest
+    ) -> Response[LoginResponse]:
+        client_ip = request.client.host if request.client else None
+        body, refresh_token = await service.login(db, services, data.identifier, data.password, client_ip)
+        return Response(body, cookies=[_refresh_cookie(services, refresh_token)])
+
+    @post(
+        "/refresh",
+        status_code=200,
+        operation_id="RefreshToken",
+        summary="Rotate the refresh cookie and get a new access token",
+        **access(
+            None,
+            auth="public",
+            db_role="identity",
+            doc="Reusing an already rotated refresh token revokes its whole family (401).",
+        ),
+    )
+    async def refresh(
+        self, db: Connection, services: Services, refresh_token: RefreshCookie = None
+    ) -> Response[AccessToken]:
+        access_token, new_refresh = await service.refresh(db, services, refresh_token)
+        return Response(
+            AccessToken(access_token=access_token), cookies=[_refresh_cookie(services, new_refresh)]
+        )
+
+    @post(
+        "/logout",
+        status_code=200,
+        operation_id="Logout",
+        summary="Log out: revoke the refresh token server-side and clear the cookie",
+        **access(None, auth="public", db_role="identity"),
+    )
+    async def logout(
+        self, db: Connection, services: Services, refresh_token: RefreshCookie = None
+    ) -> Response[Message]:
+        await service.logout(db, services, refresh_token)
+        return Response(
+            Message(message="Logged out successfully"),
+            cookies=[_refresh_cookie(services, "", max_age=0)],
+        )
+
+    @get(
+        "/me",
+        operation_id="GetMe",
+        summary="The authenticated user",
+        **access(None, auth="user", db_role="identity"),
+    )
+    async def get_me(self, db: Connection, principal: Principal) -> Me:
+        row = await users.get(db, principal.user_id)
+        tenants = await users.user_tenants(db, principal.user_id)
+        return from_row(
+            Me,
+            row,
+            tenant_ids=[t["id"] for t in tenants if t["is_active"]],
+            roles=list(row["roles"]),
+        )
+
+    @post(
+        "/reset-my-password",
+        status_code=200,
+        operation_id="ResetMyPassword",
+        summary="Change your own password",
+        **access(
+            None,
+            auth="user",
+            db_role="identity",
+            doc="Wrong current password -> 400. Revokes your refresh tokens.",
+        ),
+    )
+    async def reset_my_password(
+        self, db: Connection, services: Services, principal: Principal, data: ResetMyPassword
+    ) -> Message:
+        await service.reset_my_password(
+            db, services, principal.user_id, data.current_password, data.new_password
+        )
+        return Message(message="Password reset successfully")
+
+    @post(
+        "/reset-user-password",
+        status_code=200,
+        operation_id="ResetUserPassword",
+        summary="Reset another user's password",
+        **access(
+            "RESET_USER_PASSWORD",
+            auth="tenant_jwt",
+            db_role="identity",
+            doc="The user must belong to the active tenant and be strictly below the caller's role.",
+        ),
+    )
+    async def reset_user_password(
+        self, db: Connection, services: Services, principal: Principal, data: ResetUserPassword
+    ) -> Message:
+        await user_admin.reset_password(db, services, principal, data.user_id, data.new_password)
+        return Message(message="Password reset successfully")

@@ -1,0 +1,183 @@
+"""Authentication: one ASGI middleware that turns credentials into a Principal on ``scope["user"]``.
+
+Each route declares how it may be called in ``opt["auth"]`` (set by ``app.auth.guards.access``):
+
+    public      no credentials (login, refresh, logout)
+    user        JWT; no tenant (me, reset-my-password, tenant administration)
+    tenant      JWT + x-tenant-id (membership checked on every request) or an API key
+    tenant_jwt  JWT + x-tenant-id only (API-key management, user administration)
+    api_key     API key only (integration routes); a Bearer token there is a 401
+
+Routes under /api without the option are treated as ``tenant`` (fail closed). Errors are
+answered here, through the
+one error table, so the request-log middleware outside still sees them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from app.auth import api_keys
+from app.auth.permissions import permissions_for
+from app.auth.principal import Principal
+from app.db import queries
+from app.errors import (
+    BadRequest,
+    Forbidden,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthorized,
+    send_error,
+)
+
+__all__ = ("AuthMiddleware", "KeyRow")
+
+INVALID_KEY = "API key missing or invalid"
+INVALID_TOKEN = "Missing or invalid authentication token"
+
+
+class KeyRow(msgspec.Struct, frozen=True):
+    """What the cache keeps for a verified key (never the key itself)."""
+
+    tenant_id: uuid.UUID
+    key_id: uuid.UUID
+    user_id: uuid.UUID
+    permissions: frozenset[str]
+    roles: tuple[str, ...]
+    expires_at: datetime | None
+
+
+class AuthMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        handler = scope["route_handler"]
+        # Routes under /api without a declared mode are tenant routes (fail closed); the rest (schema,
+        # health, metrics) are public.
+        mode = handler.opt.get("auth", "tenant" if scope["path"].startswith("/api") else "public")
+        try:
+            scope["user"] = None if mode == "public" else await self._authenticate(scope, mode)
+        except Exception as exc:
+            await send_error(scope, receive, send, exc)
+            return
+        await self.app(scope, receive, send)
+
+    async def _authenticate(self, scope: Scope, mode: str) -> Principal:
+        headers = _headers(scope)
+        key = headers.get("x-api-key")
+        authorization = headers.get("authorization")
+        if mode == "api_key" or (mode == "tenant" and key is not None and authorization is None):
+            if key is None:
+                raise Unauthorized(INVALID_KEY)
+            return await self._key_principal(scope, key, headers.get("x-tenant-id"))
+        if authorization is None and key is not None:
+            raise Forbidden("This route needs a user token (Authorization: Bearer), not an API key")
+        return await self._user_principal(scope, authorization, mode, headers.get("x-tenant-id"))
+
+    async def _key_principal(self, scope: Scope, key: str, tenant_header: str | None) -> Principal:
+        if not api_keys.is_well_formed(key):
+            raise Unauthorized(INVALID_KEY)
+        state = scope["litestar_app"].state
+        services = state.services
+        cache: api_keys.ApiKeyCache = services.api_key_cache
+        key_digest = api_keys.digest(key)
+        row: KeyRow | None = cache.get(key_digest)
+        if row is None:
+            record = await _fetch(state, queries.auth.api_key_principal, digest=key_digest)
+            if (
+                record is None
+                or record["revoked_at"] is not None
+                or not record["tenant_active"]
+                or not record["user_active"]
+                or not (record["creator_is_member"] or "SUPER_ADMIN" in record["creator_roles"])
+            ):
+                raise Unauthorized(INVALID_KEY)
+            roles = tuple(record["creator_roles"])
+            row = KeyRow(
+                tenant_id=record["tenant_id"],
+                key_id=record["key_id"],
+                user_id=record["user_id"],
+                # A key never carries more than its creator holds today.
+                permissions=frozenset(record["permissions"]) & permissions_for(roles),
+                roles=roles,
+                expires_at=record["expires_at"],
+            )
+            cache.put(key_digest, row.key_id, row)
+        if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
+            cache.evict(row.key_id)
+            raise Unauthorized(INVALID_KEY)
+        if tenant_header is not None and tenant_header.strip().lower() != str(row.tenant_id):
+            raise Forbidden("An API key acts only in its own tenant")
+        wait = services.key_limiter.take(row.key_id)
+        if wait:
+            raise TooManyRequests("Rate limit exceeded", services.key_limiter.retry_after(wait))
+        return Principal(
+            kind="api_key",
+            user_id=row.user_id,
+            roles=row.roles,
+            permissions=row.permissions,
+            tenant_id=row.tenant_id,
+            api_key_id=row.key_id,
+        )
+
+    async def _user_principal(
+        self, scope: Scope, authorization: str | None, mode: str, tenant_header: str | None
+    ) -> Principal:
+        if mode == "api_key":
+            raise Unauthorized(INVALID_KEY)
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized(INVALID_TOKEN)
+        state = scope["litestar_app"].state
+        user_id = state.services.tokens.verify_access(token.strip())
+        tenant_id: uuid.UUID | None = None
+        if mode in ("tenant", "tenant_jwt"):
+            if tenant_header is None or not tenant_header.strip():
+                raise BadRequest.field("x-tenant-id", "header is required for tenant-scoped routes")
+            try:
+                tenant_id = uuid.UUID(tenant_header.strip())
+            except ValueError as exc:
+                raise BadRequest.field("x-tenant-id", "must be a UUID") from exc
+        record = await _fetch(state, queries.auth.user_principal, user_id=user_id, tenant_id=tenant_id)
+        if record is None or not record["user_active"]:
+            raise Unauthorized(INVALID_TOKEN)
+        roles = tuple(record["roles"])
+        if tenant_id is not None:
+            allowed = record["is_member"] or "SUPER_ADMIN" in roles
+            if not record["tenant_active"] or not allowed:
+                raise Forbidden("You are not a member of this tenant")
+        return Principal(
+            kind="user",
+            user_id=user_id,
+            roles=roles,
+            permissions=permissions_for(roles),
+            tenant_id=tenant_id,
+        )
+
+
+async def _fetch(state: Any, query: Any, **params: Any) -> Any:
+    """One autocommit statement on a pooled connection (auth runs before the request transaction)."""
+    try:
+        conn = await state.pool.acquire(timeout=state.settings.pool_acquire_timeout_s)
+    except TimeoutError as exc:
+        raise ServiceUnavailable() from exc
+    try:
+        return await query(conn, **params)
+    finally:
+        await state.pool.release(conn)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        out[name.decode("latin-1").lower()] = value.decode("latin-1")
+    return out

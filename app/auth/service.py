@@ -1,0 +1,102 @@
+"""Login, refresh rotation with reuse detection, logout, and password changes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from app.auth.schemas import LoginResponse, LoginUser
+from app.db import Connection, queries
+from app.errors import BadRequest, TooManyRequests, Unauthorized
+from app.state import Services
+from app.structs import from_row
+from app.users import repo as users
+
+__all__ = ("login", "logout", "refresh", "reset_my_password")
+
+INVALID_LOGIN = "Invalid email or password"
+INVALID_REFRESH = "Invalid or expired refresh token"
+
+
+class RefreshReuse(Unauthorized):
+    """A rotated refresh token came back: its family is revoked, and that revocation must commit."""
+
+    commit = True
+
+
+async def _issue_refresh(
+    conn: Connection, services: Services, user_id: uuid.UUID, family_id: uuid.UUID
+) -> str:
+    token, claims = services.tokens.issue_refresh(user_id, family_id)
+    await queries.auth.insert_refresh_token(
+        conn,
+        id=claims.jti,
+        family_id=family_id,
+        user_id=user_id,
+        expires_at=datetime.fromtimestamp(claims.expires_at, UTC),
+    )
+    return token
+
+
+def _throttle(services: Services, identifier: str, client_ip: str | None) -> None:
+    for bucket, key in (
+        (services.login_by_identifier, identifier.strip().lower()),
+        (services.login_by_ip, client_ip or "-"),
+    ):
+        wait = bucket.take(key)
+        if wait:
+            raise TooManyRequests("Too many login attempts, retry later", bucket.retry_after(wait))
+
+
+async def login(
+    conn: Connection, services: Services, identifier: str, password: str, client_ip: str | None
+) -> tuple[LoginResponse, str]:
+    """Returns the body and a new refresh token. Unknown user and wrong password look the same."""
+    _throttle(services, identifier, client_ip)
+    row = await users.get_for_login(conn, identifier.strip())
+    stored = row["password_hash"] if row is not None and row["is_active"] else None
+    if not await services.passwords.verify(stored, password):
+        raise Unauthorized(INVALID_LOGIN)
+    assert row is not None
+    if services.passwords.needs_rehash(row["password_hash"]):
+        await users.set_password(conn, row["id"], await services.passwords.hash(password))
+    refresh_token = await _issue_refresh(conn, services, row["id"], uuid.uuid4())
+    body = LoginResponse(access_token=services.tokens.issue_access(row["id"]), user=from_row(LoginUser, row))
+    return body, refresh_token
+
+
+async def refresh(conn: Connection, services: Services, token: str | None) -> tuple[str, str]:
+    """Rotate: (access token, new refresh token). Reuse of a rotated token revokes its family."""
+    if not token:
+        raise Unauthorized(INVALID_REFRESH)
+    claims = services.tokens.verify_refresh(token)
+    claimed = await queries.auth.claim_refresh_token(conn, id=claims.jti, user_id=claims.user_id)
+    if claimed is None:
+        await queries.auth.revoke_refresh_family(conn, family_id=claims.family_id)
+        raise RefreshReuse(INVALID_REFRESH)
+    user = await users.get(conn, claims.user_id)
+    if not user["is_active"]:
+        raise Unauthorized(INVALID_REFRESH)
+    new_refresh = await _issue_refresh(conn, services, claims.user_id, claimed["family_id"])
+    return services.tokens.issue_access(claims.user_id), new_refresh
+
+
+async def logout(conn: Connection, services: Services, token: str | None) -> None:
+    """Revoke the cookie's family server-side; an absent or invalid cookie is simply cleared."""
+    if not token:
+        return
+    try:
+        claims = services.tokens.verify_refresh(token)
+    except Unauthorized:
+        return
+    await queries.auth.revoke_refresh_family(conn, family_id=claims.family_id)
+
+
+async def reset_my_password(
+    conn: Connection, services: Services, user_id: uuid.UUID, current: str, new: str
+) -> None:
+    row = await users.get(conn, user_id)
+    if not await services.passwords.verify(row["password_hash"], current):
+        raise BadRequest.field("currentPassword", "Current password is incorrect")
+    await users.set_password(conn, user_id, await services.passwords.hash(new))
+    await queries.auth.revoke_user_refresh_tokens(conn, user_id=user_id)

@@ -1,0 +1,119 @@
+"""Settings: one frozen Struct read from the environment once, then passed in (never read at import time)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+
+__all__ = ("Settings", "development_secrets", "load_settings")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Every knob of the service. Env var = field name in upper case (``DATABASE_URL`` -> database_url)."""
+
+    reten_env: Literal["development", "test", "production"] = "development"
+    # Application role DSN (NOSUPERUSER NOBYPASSRLS). None -> the runner starts the embedded PostgreSQL.
+    database_url: str | None = None
+    # Owner role DSN used only by the migration runner. Defaults to database_url's server as reten_owner.
+    owner_database_url: str | None = None
+    data_dir: str = str(PROJECT_ROOT / ".data")
+    host: str = "127.0.0.1"
+    port: Port = 8000
+    workers: Positive = 1
+    pool_min_size: Annotated[int, msgspec.Meta(ge=0)] = 1
+    pool_max_size: Positive = 8
+    pool_acquire_timeout_s: PositiveFloat = 2.0
+    db_connect_timeout_s: PositiveFloat = 5.0
+    db_command_timeout_s: PositiveFloat = 6.0
+    jwt_secret: str | None = None
+    jwt_issuer: str = "reten"
+    jwt_audience: str = "reten-api"
+    access_token_ttl_s: Annotated[int, msgspec.Meta(ge=30, le=900)] = 900
+    refresh_token_ttl_s: Annotated[int, msgspec.Meta(ge=60, le=7 * 24 * 3600)] = 7 * 24 * 3600
+    cookie_secure: bool = False
+    cors_origins: list[str] = msgspec.field(default_factory=list)
+    api_key_cache_ttl_s: Annotated[float, msgspec.Meta(ge=0, le=30)] = 30.0
+    api_key_rate_per_s: PositiveFloat = 50.0
+    api_key_burst: Positive = 100
+    login_attempts_per_minute: Positive = 10
+    password_hash_profile: Literal["default", "cheapest"] = "default"
+    password_hash_concurrency: Positive = 2
+    request_max_body_bytes: Positive = 1024 * 1024
+    log_requests: bool = True
+    log_level: str = "INFO"
+
+    @property
+    def production(self) -> bool:
+        return self.reten_env == "production"
+
+    def validate(self) -> Settings:
+        """Refuse settings that would be unsafe; returns self for chaining."""
+        if self.jwt_secret is None or len(self.jwt_secret.encode()) < 32:
+            raise ValueError("JWT_SECRET must be set and at least 32 bytes long")
+        if self.production:
+            if self.password_hash_profile != "default":
+                raise ValueError("PASSWORD_HASH_PROFILE=cheapest is for tests only")
+            if self.database_url is None:
+                raise ValueError("production needs DATABASE_URL (the embedded server is for development)")
+        if self.pool_min_size > self.pool_max_size:
+            raise ValueError("POOL_MIN_SIZE must not exceed POOL_MAX_SIZE")
+        return self
+
+
+def _parse(raw: str) -> object:
+    raw = raw.strip()
+    if raw.startswith("["):
+        return json.loads(raw)
+    return raw
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Read the known fields from ``env`` (default: os.environ); ``overrides`` win.
+
+    Lists take JSON or a comma-separated list."""
+    env = os.environ if env is None else env
+    raw: dict[str, object] = {}
+    for name in Settings.__struct_fields__:
+        value = env.get(name.upper())
+        if value is None or value == "":
+            continue
+        if name == "cors_origins" and not value.strip().startswith("["):
+            raw[name] = [v.strip() for v in value.split(",") if v.strip()]
+        else:
+            raw[name] = _parse(value)
+    raw.update(overrides)
+    return msgspec.convert(raw, Settings, strict=False)
+
+
+def development_secrets(data_dir: Path) -> dict[str, str]:
+    """Development-only secrets, generated once and kept under ``.data/`` (mode 0600), never in the repo."""
+    path = data_dir / "secrets.json"
+    if path.exists():
+        stored: dict[str, str] = json.loads(path.read_text())
+    else:
+        stored = {}
+    changed = False
+    for key, factory in (
+        ("jwt_secret", lambda: secrets.token_urlsafe(48)),
+        ("demo_password", lambda: "demo-" + secrets.token_urlsafe(12)),
+    ):
+        if key not in stored:
+            stored[key] = factory()
+            changed = True
+    if changed:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(stored, indent=2))
+        path.chmod(0o600)
+    return stored

@@ -1,0 +1,233 @@
+"""The one error table: domain errors, framework errors and SQLSTATEs -> the documented error body.
+
+Body: ``{"statusCode": 400, "message": "...", "error": "Bad Request"}`` (+ ``details`` for validation).
+Never a stack trace, SQL text or another tenant's data.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import asyncpg
+import msgspec
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+__all__ = (
+    "AppError",
+    "BadRequest",
+    "Conflict",
+    "ErrorBody",
+    "Forbidden",
+    "NotFound",
+    "ServiceUnavailable",
+    "TooManyRequests",
+    "Unauthorized",
+    "UnsupportedMediaType",
+    "error_response",
+    "handle_exception",
+    "send_error",
+)
+
+log = logging.getLogger("reten.errors")
+
+
+class ErrorDetail(msgspec.Struct):
+    field: str
+    message: str
+
+
+class ErrorBody(msgspec.Struct, rename="camel", omit_defaults=True):
+    status_code: int
+    message: str
+    error: str
+    details: list[ErrorDetail] | None = None
+    activity_id: str | None = None
+
+
+class AppError(Exception):
+    """A domain error with its HTTP status. ``commit=True`` keeps the request's writes (e.g. a family
+    revocation that must survive the 401 it causes)."""
+
+    status_code = 500
+    commit = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: list[ErrorDetail] | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+
+class BadRequest(AppError):
+    status_code = 400
+
+    @classmethod
+    def field(cls, field: str, message: str) -> BadRequest:
+        return cls(f"{field}: {message}", details=[ErrorDetail(field=field, message=message)])
+
+
+class Unauthorized(AppError):
+    status_code = 401
+
+
+class Forbidden(AppError):
+    status_code = 403
+
+
+class NotFound(AppError):
+    status_code = 404
+
+    @classmethod
+    def of(cls, what: str) -> NotFound:
+        return cls(f"{what} not found")
+
+
+class Conflict(AppError):
+    status_code = 409
+
+
+class UnsupportedMediaType(AppError):
+    status_code = 415
+
+
+class TooManyRequests(AppError):
+    status_code = 429
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after_s))})
+
+
+class ServiceUnavailable(AppError):
+    status_code = 503
+
+    def __init__(self, message: str = "Service temporarily unavailable, retry later") -> None:
+        super().__init__(message, headers={"Retry-After": "1"})
+
+
+# Unique constraints -> the message a client sees (field named, no SQL). Later issues add their own.
+CONSTRAINT_MESSAGES: dict[str, str] = {
+    "tenants_slug_key": "slug already exists",
+    "users_email_key": "email already exists",
+    "users_username_key": "username already exists",
+    "api_keys_tenant_digest_key": "API key collision, retry",
+}
+
+_UNAVAILABLE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.QueryCanceledError,
+    asyncpg.LockNotAvailableError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.IdleInTransactionSessionTimeoutError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+)
+
+
+def _classify(exc: BaseException) -> tuple[int, str, dict[str, str], list[ErrorDetail] | None]:
+    """Map any exception to (status, message, headers, details). This is the whole table."""
+    if isinstance(exc, AppError):
+        return exc.status_code, exc.message, exc.headers, exc.details
+    if isinstance(exc, ValidationException):
+        details = _validation_details(exc.extra)
+        message = details[0].message if details else "Validation failed"
+        if details and details[0].field:
+            message = f"{details[0].field}: {details[0].message}"
+        return 400, message, {}, details
+    if isinstance(exc, HTTPException):
+        headers = dict(exc.headers or {})
+        return exc.status_code, str(exc.detail), headers, None
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        message = CONSTRAINT_MESSAGES.get(exc.constraint_name or "", "resource already exists")
+        return 409, message, {}, None
+    if isinstance(exc, asyncpg.ForeignKeyViolationError):
+        return 409, "a referenced resource does not exist or is still referenced", {}, None
+    if isinstance(exc, (asyncpg.CheckViolationError, asyncpg.NotNullViolationError)):
+        return 400, "a value is out of range or missing", {}, None
+    if isinstance(exc, asyncpg.DataError):
+        return 400, "a value has the wrong form", {}, None
+    if isinstance(exc, asyncpg.InsufficientPrivilegeError):
+        log.error("insufficient_privilege", extra={"sqlstate": exc.sqlstate})
+        return 403, "Forbidden", {}, None
+    if isinstance(exc, _UNAVAILABLE):
+        log.warning("database_unavailable", extra={"exc_type": type(exc).__name__})
+        return 503, "Service temporarily unavailable, retry later", {"Retry-After": "1"}, None
+    log.exception("unhandled_error", exc_info=exc)
+    return 500, "Internal server error", {}, None
+
+
+def _validation_details(extra: Any) -> list[ErrorDetail]:
+    out: list[ErrorDetail] = []
+    if isinstance(extra, list):
+        for item in extra:
+            if isinstance(item, dict):
+                key = str(item.get("key") or "")
+                message = str(item.get("message") or "invalid value")
+                out.append(ErrorDetail(field=key.removeprefix("$."), message=message))
+    return out
+
+
+def error_response(
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+    details: list[ErrorDetail] | None = None,
+    extra: dict[str, str] | None = None,
+) -> Response[ErrorBody]:
+    body = ErrorBody(
+        status_code=status,
+        message=message,
+        error=HTTPStatus(status).phrase,
+        details=details,
+        activity_id=(extra or {}).get("activityId"),
+    )
+    return Response(body, status_code=status, headers=headers, media_type=MediaType.JSON)
+
+
+def handle_exception(_: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    status, message, headers, details = _classify(exc)
+    extra = exc.extra if isinstance(exc, AppError) else None
+    return error_response(status, message, headers, details, extra)
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+async def send_error(scope: Any, receive: Any, send: Any, exc: BaseException) -> None:
+    """Answer an ASGI request with the error body, outside Litestar's handler (used by middleware)."""
+    status, message, headers, details = _classify(exc)
+    extra = exc.extra if isinstance(exc, AppError) else None
+    body = _ENCODER.encode(
+        ErrorBody(
+            status_code=status,
+            message=message,
+            error=HTTPStatus(status).phrase,
+            details=details,
+            activity_id=(extra or {}).get("activityId"),
+        )
+    )
+    raw_headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})

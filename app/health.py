@@ -1,0 +1,29 @@
+"""Liveness (no I/O) and readiness (the database answers within a second)."""
+
+from __future__ import annotations
+
+from litestar import Response, get
+from litestar.datastructures import State
+
+from app.db import queries
+
+__all__ = ("health", "ready")
+
+_NO_LOG = {"auth": "public", "log_requests": False}
+
+
+@get("/health", opt=_NO_LOG, tags=["Operations"], operation_id="Health", sync_to_thread=False)
+def health() -> dict[str, str]:
+    """The process is up (no database access)."""
+    return {"status": "ok"}
+
+
+@get("/ready", opt=_NO_LOG, tags=["Operations"], operation_id="Ready")
+async def ready(state: State) -> Response[dict[str, str]]:
+    """The database is reachable: 200, else 503 with Retry-After."""
+    try:
+        async with state.pool.acquire(timeout=1) as conn:
+            await queries.db.ping(conn)
+    except Exception:
+        return Response({"status": "unavailable"}, status_code=503, headers={"Retry-After": "1"})
+    return Response({"status": "ready"})

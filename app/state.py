@@ -1,0 +1,23 @@
+"""Process-wide services built once by create_app and kept on ``app.state.services``."""
+
+from __future__ import annotations
+
+from app.auth.api_keys import ApiKeyCache
+from app.auth.passwords import Passwords
+from app.auth.tokens import TokenService
+from app.config import Settings
+from app.ratelimit import TokenBucket
+
+__all__ = ("Services",)
+
+
+class Services:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.tokens = TokenService(settings)
+        self.passwords = Passwords(settings.password_hash_profile, settings.password_hash_concurrency)
+        self.api_key_cache = ApiKeyCache(settings.api_key_cache_ttl_s)
+        self.key_limiter = TokenBucket(settings.api_key_rate_per_s, settings.api_key_burst)
+        per_minute = settings.login_attempts_per_minute
+        self.login_by_identifier = TokenBucket(per_minute / 60, per_minute)
+        self.login_by_ip = TokenBucket(5 * per_minute / 60, 5 * per_minute)

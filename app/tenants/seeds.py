@@ -1,0 +1,20 @@
+"""Tenant defaults, seeded by POST /api/tenant/setup in the same transaction, as the service role with
+the new tenant's context set. Later issues register their seeders here (CONTRACT.md §3: the task result
+types of the docs example and one ON_CREATION target-resolution config) once their tables exist."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+
+from app.db import Connection
+
+__all__ = ("SEEDERS", "seed_tenant")
+
+Seeder = Callable[[Connection, uuid.UUID], Awaitable[None]]
+SEEDERS: list[Seeder] = []
+
+
+async def seed_tenant(conn: Connection, tenant_id: uuid.UUID) -> None:
+    for seeder in SEEDERS:
+        await seeder(conn, tenant_id)

@@ -1,0 +1,62 @@
+"""Tenant setup and the tenant views that depend on who is asking."""
+
+from __future__ import annotations
+
+import uuid
+
+from app.auth.permissions import highest_rank, rank
+from app.auth.principal import Principal
+from app.db import Connection, leave_identity_role, use_tenant
+from app.errors import NotFound
+from app.state import Services
+from app.tenants import repo
+from app.tenants.schemas import Tenant, TenantCreated, TenantSetup, TenantSummary
+from app.tenants.seeds import seed_tenant
+from app.users import repo as users
+
+__all__ = ("get_visible", "list_mine", "list_visible", "setup")
+
+
+async def setup(conn: Connection, services: Services, data: TenantSetup) -> TenantCreated:
+    """Create the tenant, create or link its admin (an existing email keeps its password) with role
+    ADMIN, add the membership, and seed the tenant's defaults: one transaction."""
+    tenant_id = uuid.uuid4()
+    tenant = await repo.create(conn, tenant_id, data.name, data.slug)
+    await use_tenant(conn, tenant_id)
+    admin = await users.get_by_email(conn, data.admin_email.strip())
+    if admin is None:
+        admin = await users.create(
+            conn,
+            email=data.admin_email.strip(),
+            password_hash=await services.passwords.hash(data.admin_password),
+            first_name=data.admin_first_name,
+            last_name=data.admin_last_name,
+            roles=["ADMIN"],
+        )
+    elif highest_rank(admin["roles"]) > rank("ADMIN"):
+        await users.set_roles(conn, admin["id"], ["ADMIN", *admin["roles"]])
+    await users.add_membership(conn, tenant_id, admin["id"])
+    await leave_identity_role(conn)
+    await seed_tenant(conn, tenant_id)
+    return TenantCreated(id=tenant.id, name=tenant.name, slug=tenant.slug)
+
+
+async def list_mine(conn: Connection, principal: Principal) -> list[TenantSummary]:
+    rows = await users.user_tenants(conn, principal.user_id)
+    return [TenantSummary(id=r["id"], name=r["name"], slug=r["slug"]) for r in rows if r["is_active"]]
+
+
+async def list_visible(conn: Connection, principal: Principal) -> list[Tenant]:
+    """SUPER_ADMIN sees every tenant; anyone else with VIEW_TENANTS sees its own."""
+    if principal.is_super_admin:
+        return await repo.list_all(conn)
+    mine = {r["id"] for r in await users.user_tenants(conn, principal.user_id)}
+    return [t for t in await repo.list_all(conn) if t.id in mine]
+
+
+async def get_visible(conn: Connection, principal: Principal, tenant_id: uuid.UUID) -> Tenant:
+    if not principal.is_super_admin:
+        mine = {r["id"] for r in await users.user_tenants(conn, principal.user_id)}
+        if tenant_id not in mine:
+            raise NotFound.of("Tenant")
+    return await repo.get(conn, tenant_id)

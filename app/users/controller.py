@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import uuid
+
+from litestar import Controller, delete, get, post, put
+from litestar.di import Provide
+
+from app.auth.guards import access
+from app.auth.principal import Principal
+from app.db import Connection
+from app.state import Services
+from app.structs import Page, Pagination, provide_pagination
+from app.users import repo, service
+from app.users.schemas import RolesUpdate, TenantUser, UserCreate, UserRoles
+
+__all__ = ("UserController",)
+
+
+class UserController(Controller):
+    path = "/api/user"
+    tags = ["Users"]
+
+    @get(
+        "/tenant-users",
+        operation_id="ListTenantUsers",
+        summary="List the active tenant's users",
+        dependencies={"pagination": Provide(provide_pagination(20), sync_to_thread=False)},
+        **access("VIEW_USERS", auth="tenant_jwt", db_role="identity"),
+    )
+    async def list_tenant_users(
+        self, db: Connection, principal: Principal, pagination: Pagination
+    ) -> Page[TenantUser]:
+        return await repo.list_members(db, principal.tenant, pagination)
+
+    @post(
+        "/",
+        operation_id="CreateUser",
+        summary="Create a user in the active tenant (addition)",
+        **access(
+            "CREATE_USER",
+            auth="tenant_jwt",
+            db_role="identity",
+            doc="Roles default to VIEWER and must be strictly below the caller's highest role.",
+        ),
+    )
+    async def create_user(
+        self, db: Connection, services: Services, principal: Principal, data: UserCreate
+    ) -> TenantUser:
+        return await service.create_user(db, services, principal, data)
+
+    @put(
+        "/{user_id:uuid}/roles",
+        operation_id="UpdateUserRoles",
+        summary="Replace a user's roles",
+        **access(
+            "UPDATE_USER",
+            auth="tenant_jwt",
+            db_role="identity",
+            doc="The target must be a member of the active tenant and strictly below the caller.",
+        ),
+    )
+    async def update_user_roles(
+        self, db: Connection, principal: Principal, user_id: uuid.UUID, data: RolesUpdate
+    ) -> UserRoles:
+        return await service.update_roles(db, principal, user_id, data.roles)
+
+    @delete(
+        "/{user_id:uuid}/tenant",
+        operation_id="RemoveUserFromTenant",
+        summary="Remove a user from the active tenant (addition)",
+        **access("UPDATE_USER", auth="tenant_jwt", db_role="identity"),
+    )
+    async def remove_user_from_tenant(self, db: Connection, principal: Principal, user_id: uuid.UUID) -> None:
+        await service.remove_from_tenant(db, principal, user_id)

@@ -1,0 +1,21 @@
+-- name: role_posture()^
+-- The connected role's powers: the service refuses to start if it could bypass row-level security.
+select r.rolname as role_name, r.rolsuper as is_superuser, r.rolbypassrls as bypasses_rls,
+       (select count(*) from pg_catalog.pg_class c where c.relowner = r.oid) as owned_relations,
+       (select count(*) from pg_catalog.pg_proc p where p.proowner = r.oid) as owned_functions,
+       (select count(*) from pg_catalog.pg_namespace n where n.nspowner = r.oid) as owned_schemas
+  from pg_catalog.pg_roles r
+ where r.rolname = current_user;
+
+-- name: citus_propagation()$
+-- With Citus installed, SET LOCAL must reach the workers: returns the setting, or null without Citus.
+select case when exists (select 1 from pg_catalog.pg_extension where extname = 'citus')
+            then pg_catalog.current_setting('citus.propagate_set_commands', true) end;
+
+-- name: ping()$
+-- Readiness probe.
+select 1;
+
+-- name: database_exists(name)$
+-- Bootstrap (as a superuser): does the service's database exist yet?
+select exists (select 1 from pg_catalog.pg_database where datname = :name);
