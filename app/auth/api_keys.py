@@ -69,6 +69,10 @@ class ApiKeyCache:
         self._rows[key_digest] = (time.monotonic(), row)
         self._by_id[key_id] = key_digest
 
+    def clear(self) -> None:
+        self._rows.clear()
+        self._by_id.clear()
+
     def evict(self, key_id: uuid.UUID) -> None:
         key_digest = self._by_id.pop(key_id, None)
         if key_digest is not None:

@@ -1,0 +1,201 @@
+"""Test fixtures: a real PostgreSQL (embedded unless TEST_DATABASE_URL names a superuser DSN), a fresh
+database migrated as the owner, the service connected as the application role, and two tenants."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from app.asgi import create_app
+from app.config import PROJECT_ROOT, Settings, load_settings
+from app.db import migrate
+from app.embedded import ClusterDsns, bootstrap_cluster, start_embedded
+
+TEST_DB = os.environ.get("TEST_DB_NAME", "reten_test")
+PASSWORD = "correct-horse-battery"
+SUPER_EMAIL = "root@reten.test"
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[ClusterDsns]:
+    admin = os.environ.get("TEST_DATABASE_URL")
+    server = None
+    if not admin:
+        server = start_embedded(Path(os.environ.get("DATA_DIR", PROJECT_ROOT / ".data")))
+        admin = server.get_uri()
+    dsns = asyncio.run(bootstrap_cluster(admin, TEST_DB, recreate=True))
+    asyncio.run(migrate(dsns.owner))
+    yield dsns
+    del server
+
+
+@pytest.fixture(scope="session")
+def settings(cluster: ClusterDsns) -> Settings:
+    return load_settings(
+        {},
+        reten_env="test",
+        database_url=cluster.app,
+        jwt_secret="test-secret-" + "x" * 40,
+        password_hash_profile="cheapest",
+        pool_min_size=1,
+        pool_max_size=4,
+        login_attempts_per_minute=10_000,
+        log_requests=False,
+    )
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[Litestar]:
+    yield create_app(settings)
+
+
+@pytest.fixture(scope="session")
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+async def owner_pool(cluster: ClusterDsns) -> AsyncIterator[asyncpg.Pool]:
+    """The owner role: truncation between tests only; assertions use the application role."""
+    pool = await asyncpg.create_pool(cluster.owner, min_size=1, max_size=2)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def app_pool(cluster: ClusterDsns) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(cluster.app, min_size=1, max_size=4)
+    yield pool
+    await pool.close()
+
+
+# Global catalogue tables seeded by migrations survive the per-test truncation.
+KEEP_TABLES: frozenset[str] = frozenset()
+
+
+@pytest.fixture(autouse=True)
+async def _clean(owner_pool: asyncpg.Pool, app: Litestar) -> AsyncIterator[None]:
+    """Every test starts from empty tables (truncated as the owner) and an empty key cache."""
+    yield
+    async with owner_pool.acquire() as conn:
+        rows = await conn.fetch("select tablename from pg_catalog.pg_tables where schemaname = 'app'")
+        tables = [r["tablename"] for r in rows if r["tablename"] not in KEEP_TABLES]
+        if tables:
+            await conn.execute("truncate " + ", ".join(f"app.{t}" for t in tables) + " cascade")
+    app.state.services.api_key_cache.clear()
+
+
+@dataclass
+class Actor:
+    """A logged-in user (and the tenant it acts in)."""
+
+    user_id: uuid.UUID
+    email: str
+    token: str
+    tenant_id: uuid.UUID | None = None
+    cookies: dict[str, str] = field(default_factory=dict)
+
+    def headers(self, tenant_id: uuid.UUID | None = None) -> dict[str, str]:
+        out = {"authorization": f"Bearer {self.token}"}
+        tenant = tenant_id or self.tenant_id
+        if tenant is not None:
+            out["x-tenant-id"] = str(tenant)
+        return out
+
+
+@dataclass
+class World:
+    root: Actor  # SUPER_ADMIN
+    admin_a: Actor  # ADMIN of tenant A
+    admin_b: Actor  # ADMIN of tenant B
+    tenant_a: uuid.UUID
+    tenant_b: uuid.UUID
+
+
+async def login(client: AsyncTestClient[Any], email: str, password: str = PASSWORD) -> Actor:
+    response = await client.post("/api/auth/login", json={"identifier": email, "password": password})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return Actor(
+        user_id=uuid.UUID(body["user"]["id"]),
+        email=email,
+        token=body["accessToken"],
+        cookies={"refreshToken": response.cookies.get("refreshToken", "")},
+    )
+
+
+async def create_super_admin(settings: Settings, email: str = SUPER_EMAIL) -> None:
+    from app.__main__ import _create_admin
+
+    await _create_admin(settings, email, PASSWORD, tenant_slug=None)
+
+
+async def setup_tenant(
+    client: AsyncTestClient[Any], root: Actor, slug: str, admin_email: str
+) -> uuid.UUID:
+    response = await client.post(
+        "/api/tenant/setup",
+        headers=root.headers(),
+        json={
+            "name": slug.title(),
+            "slug": slug,
+            "adminEmail": admin_email,
+            "adminPassword": PASSWORD,
+            "adminFirstName": "Admin",
+            "adminLastName": slug,
+        },
+    )
+    assert response.status_code == 201, response.text
+    return uuid.UUID(response.json()["id"])
+
+
+@pytest.fixture
+async def world(client: AsyncTestClient[Any], settings: Settings) -> World:
+    await create_super_admin(settings)
+    root = await login(client, SUPER_EMAIL)
+    tenant_a = await setup_tenant(client, root, "tenant-a", "admin@a.test")
+    tenant_b = await setup_tenant(client, root, "tenant-b", "admin@b.test")
+    admin_a = await login(client, "admin@a.test")
+    admin_a.tenant_id = tenant_a
+    admin_b = await login(client, "admin@b.test")
+    admin_b.tenant_id = tenant_b
+    return World(root=root, admin_a=admin_a, admin_b=admin_b, tenant_a=tenant_a, tenant_b=tenant_b)
+
+
+async def add_user(
+    client: AsyncTestClient[Any], manager: Actor, email: str, roles: list[str]
+) -> Actor:
+    """Create a user in the manager's tenant through the API and log it in."""
+    response = await client.post(
+        "/api/user",
+        headers=manager.headers(),
+        json={"email": email, "password": PASSWORD, "firstName": "U", "roles": roles},
+    )
+    assert response.status_code == 201, response.text
+    actor = await login(client, email)
+    actor.tenant_id = manager.tenant_id
+    return actor
+
+
+def assert_error(response: Any, status: int) -> dict[str, Any]:
+    """The documented error body, and nothing that looks like SQL or a trace."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["statusCode"] == status
+    assert isinstance(body["message"], str) and body["message"]
+    assert isinstance(body["error"], str) and body["error"]
+    text = response.text.lower()
+    for leak in ("traceback", "select ", "insert into", "asyncpg", "app.users"):
+        assert leak not in text, text
+    return body
