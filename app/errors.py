@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import msgspec
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 
 __all__ = (
     "AppError",
@@ -152,6 +152,14 @@ def _classify(exc: BaseException) -> tuple[int, str, dict[str, str], list[ErrorD
         if details and details[0].field:
             message = f"{details[0].field}: {details[0].message}"
         return 400, message, {}, details
+    cause = exc.__cause__
+    if (
+        isinstance(exc, NotFoundException)
+        and isinstance(cause, ValueError)
+        and not isinstance(cause, HTTPException)  # litestar's NotFoundException is a ValueError too
+    ):
+        # The router could not parse a typed path parameter (e.g. a malformed UUID): a client error.
+        return 400, "Malformed identifier in path", {}, None
     if isinstance(exc, HTTPException):
         headers = dict(exc.headers or {})
         return exc.status_code, str(exc.detail), headers, None

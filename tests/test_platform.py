@@ -1,0 +1,149 @@
+"""Platform behaviour: errors, limits, request ids, OpenAPI, health/ready/metrics, outages."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from conftest import World, assert_error
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from app.asgi import create_app
+from app.config import Settings
+
+
+async def test_health_and_ready(client: AsyncTestClient[Litestar]) -> None:
+    assert (await client.get("/health")).json() == {"status": "ok"}
+    ready = await client.get("/ready")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready"}
+
+
+async def test_metrics_are_prometheus_text(client: AsyncTestClient[Litestar]) -> None:
+    await client.get("/health")
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert "litestar_requests_total" in response.text or "# TYPE" in response.text
+
+
+async def test_request_id_is_echoed_or_made(client: AsyncTestClient[Litestar]) -> None:
+    echoed = await client.get("/api/auth/me", headers={"x-request-id": "abc-123"})
+    assert echoed.headers["x-request-id"] == "abc-123"
+    made = await client.get("/api/auth/me")
+    assert len(made.headers["x-request-id"]) == 32
+    bogus = await client.get("/api/auth/me", headers={"x-request-id": "bad id with spaces"})
+    assert bogus.headers["x-request-id"] != "bad id with spaces"
+
+
+async def test_unknown_route_is_404_with_body(client: AsyncTestClient[Litestar]) -> None:
+    assert_error(await client.get("/api/nope"), 404)
+
+
+async def test_body_over_one_mebibyte_is_413(client: AsyncTestClient[Litestar], world: World) -> None:
+    big = b'{"name": "' + b"x" * (1024 * 1024) + b'"}'
+    response = await client.post(
+        "/api/api-keys",
+        content=big,
+        headers={**world.admin_a.headers(), "content-type": "application/json"},
+    )
+    assert_error(response, 413)
+
+
+async def test_non_json_body_is_415(client: AsyncTestClient[Litestar]) -> None:
+    response = await client.post(
+        "/api/auth/login", content=b"identifier=a&password=b", headers={"content-type": "text/plain"}
+    )
+    assert_error(response, 415)
+
+
+async def test_invalid_json_is_400(client: AsyncTestClient[Litestar]) -> None:
+    response = await client.post(
+        "/api/auth/login", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert_error(response, 400)
+
+
+async def test_validation_error_names_the_field(client: AsyncTestClient[Litestar]) -> None:
+    response = await client.post("/api/auth/login", json={"identifier": "a@b.c", "password": "short"})
+    body = assert_error(response, 400)
+    assert "password" in body["message"]
+    assert body["details"][0]["field"] == "password"
+
+
+async def test_malformed_uuid_in_path_is_400(client: AsyncTestClient[Litestar], world: World) -> None:
+    response = await client.get("/api/tenant/not-a-uuid", headers=world.root.headers())
+    assert_error(response, 400)
+
+
+async def test_openapi_lists_every_route_with_its_permission(
+    client: AsyncTestClient[Litestar], app: Litestar
+) -> None:
+    spec = (await client.get("/schema/openapi.json")).json()
+    documented = 0
+    for route in app.routes:
+        if not route.path.startswith("/api"):
+            continue
+        for handler in route.route_handlers:  # type: ignore[attr-defined]
+            if set(handler.http_methods) == {"OPTIONS"}:
+                continue  # Litestar's automatic OPTIONS handler
+            assert "auth" in handler.opt, f"{route.path}: no declared auth mode"
+            permission = handler.opt.get("permission")
+            assert "**Permission:**" in (handler.description or "")
+            if permission:
+                assert permission in handler.description
+            documented += 1
+    assert documented >= 19
+    ops = [op for item in spec["paths"].values() for op in item.values() if isinstance(op, dict)]
+    scoped = {s for op in ops for req in op.get("security", []) for scopes in req.values() for s in scopes}
+    assert {"MANAGE_API_KEYS", "CREATE_TENANT", "VIEW_USERS", "RESET_USER_PASSWORD"} <= scoped
+
+
+async def test_database_outage_is_503_with_retry_after(settings: Settings) -> None:
+    """Point a second app at a server that is not there: every DB-backed route answers 503 fast."""
+    app = create_app(settings)
+    async with AsyncTestClient(app=app) as c:
+        # Make the pool unusable: close it under the running app (the test client runs the app on
+        # its own loop, so go through its portal).
+        c.blocking_portal.call(app.state.pool.close)
+        started = asyncio.get_running_loop().time()
+        response = await c.post("/api/auth/login", json={"identifier": "x@y.z", "password": "12345678"})
+        elapsed = asyncio.get_running_loop().time() - started
+        body = assert_error(response, 503)
+        assert response.headers["retry-after"] == "1"
+        assert "unavailable" in body["message"].lower()
+        assert elapsed < 5
+        ready = await c.get("/ready")
+        assert ready.status_code == 503
+
+
+async def test_pool_exhaustion_is_503_within_acquire_timeout(settings: Settings) -> None:
+    tight = Settings(
+        **{
+            **{f: getattr(settings, f) for f in settings.__struct_fields__},
+            "pool_min_size": 1,
+            "pool_max_size": 1,
+            "pool_acquire_timeout_s": 0.3,
+        }
+    )
+    app = create_app(tight)
+    async with AsyncTestClient(app=app) as c:
+        held = c.blocking_portal.call(app.state.pool.acquire)
+        try:
+            response = await c.post(
+                "/api/auth/login", json={"identifier": "x@y.z", "password": "12345678"}
+            )
+            assert_error(response, 503)
+            assert response.headers["retry-after"] == "1"
+        finally:
+            c.blocking_portal.call(app.state.pool.release, held)
+        ok = await c.post("/api/auth/login", json={"identifier": "x@y.z", "password": "12345678"})
+        assert_error(ok, 401)
+
+
+def test_settings_refuse_short_secret(settings: Settings) -> None:
+    fields = {f: getattr(settings, f) for f in settings.__struct_fields__}
+    with pytest.raises(ValueError, match="JWT_SECRET"):
+        Settings(**{**fields, "jwt_secret": "short"}).validate()
+    with pytest.raises(ValueError, match="cheapest"):
+        Settings(**{**fields, "reten_env": "production"}).validate()
