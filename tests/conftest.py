@@ -141,9 +141,7 @@ async def create_super_admin(settings: Settings, email: str = SUPER_EMAIL) -> No
     await _create_admin(settings, email, PASSWORD, tenant_slug=None)
 
 
-async def setup_tenant(
-    client: AsyncTestClient[Any], root: Actor, slug: str, admin_email: str
-) -> uuid.UUID:
+async def setup_tenant(client: AsyncTestClient[Any], root: Actor, slug: str, admin_email: str) -> uuid.UUID:
     response = await client.post(
         "/api/tenant/setup",
         headers=root.headers(),
@@ -173,9 +171,7 @@ async def world(client: AsyncTestClient[Any], settings: Settings) -> World:
     return World(root=root, admin_a=admin_a, admin_b=admin_b, tenant_a=tenant_a, tenant_b=tenant_b)
 
 
-async def add_user(
-    client: AsyncTestClient[Any], manager: Actor, email: str, roles: list[str]
-) -> Actor:
+async def add_user(client: AsyncTestClient[Any], manager: Actor, email: str, roles: list[str]) -> Actor:
     """Create a user in the manager's tenant through the API and log it in."""
     response = await client.post(
         "/api/user",

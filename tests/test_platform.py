@@ -130,9 +130,7 @@ async def test_pool_exhaustion_is_503_within_acquire_timeout(settings: Settings)
     async with AsyncTestClient(app=app) as c:
         held = c.blocking_portal.call(app.state.pool.acquire)
         try:
-            response = await c.post(
-                "/api/auth/login", json={"identifier": "x@y.z", "password": "12345678"}
-            )
+            response = await c.post("/api/auth/login", json={"identifier": "x@y.z", "password": "12345678"})
             assert_error(response, 503)
             assert response.headers["retry-after"] == "1"
         finally:

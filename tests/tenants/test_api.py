@@ -74,7 +74,9 @@ async def test_setup_validation(client: Client, world: World) -> None:
         {"name": ""},
         {"tenantId": str(uuid.uuid4())},
     ):
-        response = await client.post("/api/tenant/setup", headers=world.root.headers(), json={**good, **patch})
+        response = await client.post(
+            "/api/tenant/setup", headers=world.root.headers(), json={**good, **patch}
+        )
         assert_error(response, 400)
     missing = {k: v for k, v in good.items() if k != "slug"}
     assert_error(await client.post("/api/tenant/setup", headers=world.root.headers(), json=missing), 400)
@@ -123,7 +125,9 @@ async def test_get_tenant_cross_tenant_is_404(client: Client, world: World) -> N
     assert own.status_code == 200 and own.json()["slug"] == "tenant-a"
     assert_error(await client.get(f"/api/tenant/{world.tenant_b}", headers=world.admin_a.headers()), 404)
     assert_error(await client.get(f"/api/tenant/{uuid.uuid4()}", headers=world.root.headers()), 404)
-    assert (await client.get(f"/api/tenant/{world.tenant_b}", headers=world.root.headers())).status_code == 200
+    assert (
+        await client.get(f"/api/tenant/{world.tenant_b}", headers=world.root.headers())
+    ).status_code == 200
 
 
 async def test_patch_tenant(client: Client, world: World) -> None:
@@ -140,9 +144,7 @@ async def test_patch_tenant(client: Client, world: World) -> None:
 
 
 async def test_delete_tenant_deactivates_and_locks_members_out(client: Client, world: World) -> None:
-    assert_error(
-        await client.delete(f"/api/tenant/{world.tenant_a}", headers=world.admin_a.headers()), 403
-    )
+    assert_error(await client.delete(f"/api/tenant/{world.tenant_a}", headers=world.admin_a.headers()), 403)
     response = await client.delete(f"/api/tenant/{world.tenant_a}", headers=world.root.headers())
     assert response.status_code == 204
     users = await client.get("/api/user/tenant-users", headers=world.admin_a.headers())
