@@ -7,7 +7,6 @@ from typing import Any
 from litestar import Litestar, Request
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
-from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -70,9 +69,9 @@ def create_app(settings: Settings) -> Litestar:
             "principal": Provide(_principal, sync_to_thread=False),
         },
         middleware=[
-            DefineMiddleware(RequestLogMiddleware),
+            RequestLogMiddleware(),
             prometheus.middleware,
-            DefineMiddleware(AuthMiddleware),
+            AuthMiddleware(),
         ],
         exception_handlers={Exception: handle_exception},
         request_max_body_size=settings.request_max_body_bytes,

@@ -10,6 +10,8 @@ import time
 import uuid
 from typing import Any
 
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import UnsupportedMediaType, send_error
@@ -57,16 +59,12 @@ def _has_body(headers: dict[bytes, bytes]) -> bool:
     return b"transfer-encoding" in headers
 
 
-class RequestLogMiddleware:
+class RequestLogMiddleware(ASGIMiddleware):
     """Outermost: request id (echoed or made), JSON-only bodies (415), one access line per request."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    scopes = (ScopeType.HTTP,)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         headers = dict(scope["headers"])
         given = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
@@ -94,7 +92,7 @@ class RequestLogMiddleware:
                 problem = UnsupportedMediaType("Content-Type must be application/json")
                 await send_error(scope, receive, send_with_id, problem)
             else:
-                await self.app(scope, receive, send_with_id)
+                await next_app(scope, receive, send_with_id)
         finally:
             if scope["route_handler"].opt.get("log_requests", True) and access_log.isEnabledFor(logging.INFO):
                 principal = scope.get("user")

@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from app.auth import api_keys
@@ -52,14 +54,10 @@ class KeyRow(msgspec.Struct, frozen=True):
     expires_at: datetime | None
 
 
-class AuthMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+class AuthMiddleware(ASGIMiddleware):
+    scopes = (ScopeType.HTTP,)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         handler = scope["route_handler"]
         # Routes under /api without a declared mode are tenant routes (fail closed); the rest (schema,
         # health, metrics) are public.
@@ -69,7 +67,7 @@ class AuthMiddleware:
         except Exception as exc:
             await send_error(scope, receive, send, exc)
             return
-        await self.app(scope, receive, send)
+        await next_app(scope, receive, send)
 
     async def _authenticate(self, scope: Scope, mode: str) -> Principal:
         headers = _headers(scope)
