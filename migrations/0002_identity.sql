@@ -158,13 +158,16 @@ create function app.user_tenants(p_user_id uuid)
      order by t.created_at, t.id
   $$;
 
+-- Grants first, while reten_owner still owns the functions (after the hand-over it could no longer
+-- change them: its membership in reten_auth does not inherit). PUBLIC gets nothing.
+revoke execute on function app.api_key_principal(bytea), app.user_principal(uuid, uuid),
+  app.user_tenants(uuid) from public;
+grant execute on function app.api_key_principal(bytea), app.user_principal(uuid, uuid),
+  app.user_tenants(uuid) to reten_app, reten_identity;
+
 -- ALTER OWNER needs the new owner to hold CREATE on the schema for the moment of the change.
 grant create on schema app to reten_auth;
 alter function app.api_key_principal(bytea) owner to reten_auth;
 alter function app.user_principal(uuid, uuid) owner to reten_auth;
 alter function app.user_tenants(uuid) owner to reten_auth;
 revoke create on schema app from reten_auth;
-revoke execute on function app.api_key_principal(bytea), app.user_principal(uuid, uuid),
-  app.user_tenants(uuid) from public;
-grant execute on function app.api_key_principal(bytea), app.user_principal(uuid, uuid),
-  app.user_tenants(uuid) to reten_app, reten_identity;

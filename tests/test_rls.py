@@ -1,0 +1,332 @@
+"""Row-level security at the SQL level, as the application role (reten_app): two tenants seeded by the
+owner (inside a transaction with the tenant context set, since FORCE RLS binds the owner too), then every
+read and write is checked from one tenant against the other, with and without a context."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import pytest
+
+from app.embedded import ClusterDsns
+
+# Every table of schema app with a tenant_id column must be listed here (test_every_tenant_table_is_covered).
+TENANT_TABLES = ("tenant_memberships", "api_keys")
+RLS_VIOLATION = "row-level security"
+
+
+@dataclass(frozen=True)
+class Seed:
+    tenant_a: uuid.UUID
+    tenant_b: uuid.UUID
+    user_a: uuid.UUID
+    user_b: uuid.UUID
+    spare_user: uuid.UUID  # a member of no tenant yet
+
+    def user_of(self, tenant: uuid.UUID) -> uuid.UUID:
+        return self.user_a if tenant == self.tenant_a else self.user_b
+
+
+def key_digest(label: str) -> bytes:
+    return hashlib.sha256(label.encode()).digest()
+
+
+def new_row(table: str, seed: Seed, tenant: uuid.UUID) -> dict[str, Any]:
+    """Columns of a fresh, valid row for ``table`` (without tenant_id) that ``tenant`` could own."""
+    if table == "tenant_memberships":
+        return {"user_id": seed.spare_user}
+    if table == "api_keys":
+        return {
+            "user_id": seed.user_of(tenant),
+            "name": "probe",
+            "key_prefix": "rtn_probe_00000",
+            "key_digest": key_digest(f"probe-{uuid.uuid4()}"),
+            "permissions": ["read"],
+        }
+    raise AssertionError(f"no row factory for {table}")
+
+
+def insert_sql(table: str, columns: list[str]) -> str:
+    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    return f"insert into app.{table} ({', '.join(columns)}) values ({placeholders}) returning tenant_id"
+
+
+async def set_tenant(conn: asyncpg.Connection, tenant: uuid.UUID) -> None:
+    await conn.execute(f"set local app.tenant_id = '{tenant}'")
+
+
+@pytest.fixture
+async def seed(owner_pool: asyncpg.Pool) -> Seed:
+    s = Seed(*(uuid.uuid4() for _ in range(5)))
+    async with owner_pool.acquire() as conn, conn.transaction():
+        await conn.executemany(
+            "insert into app.tenants (id, name, slug) values ($1, $2, $3)",
+            [(s.tenant_a, "Tenant A", "rls-a"), (s.tenant_b, "Tenant B", "rls-b")],
+        )
+        await conn.executemany(
+            "insert into app.users (id, email, password_hash) values ($1, $2, 'x')",
+            [(s.user_a, "a@rls.test"), (s.user_b, "b@rls.test"), (s.spare_user, "spare@rls.test")],
+        )
+        for tenant, user, label in ((s.tenant_a, s.user_a, "a"), (s.tenant_b, s.user_b, "b")):
+            await set_tenant(conn, tenant)
+            await conn.execute("insert into app.tenant_memberships (user_id) values ($1)", user)
+            await conn.execute(
+                "insert into app.api_keys (user_id, name, key_prefix, key_digest, permissions)"
+                " values ($1, $2, $3, $4, $5)",
+                user,
+                f"key {label}",
+                f"rtn_{label}_000000000",
+                key_digest(f"key-{label}"),
+                ["read", "write"],
+            )
+        # The owner is bound by FORCE RLS too: each tenant's rows are visible only in its context.
+        await set_tenant(conn, s.tenant_a)
+        for table in TENANT_TABLES:
+            assert await conn.fetchval(f"select count(*) from app.{table}") == 1
+    return s
+
+
+@pytest.fixture
+async def conn(app_pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    async with app_pool.acquire() as c:
+        assert await c.fetchval("select current_user") == "reten_app"
+        yield c
+
+
+async def count_as(conn: asyncpg.Connection, table: str, tenant: uuid.UUID) -> int:
+    async with conn.transaction():
+        await set_tenant(conn, tenant)
+        return await conn.fetchval(f"select count(*) from app.{table}")
+
+
+# ---------------------------------------------------------------------------------------------------
+async def test_every_tenant_table_is_covered(conn: asyncpg.Connection) -> None:
+    found = await conn.fetch(
+        """
+        select c.relname from pg_catalog.pg_class c
+          join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+         where n.nspname = 'app' and c.relkind in ('r', 'p')
+           and exists (select 1 from pg_catalog.pg_attribute a
+                        where a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped)
+        """
+    )
+    assert {r["relname"] for r in found} == set(TENANT_TABLES), "add the new tenant table to TENANT_TABLES"
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_select_sees_only_own_tenant(conn: asyncpg.Connection, seed: Seed, table: str) -> None:
+    for mine, other in ((seed.tenant_a, seed.tenant_b), (seed.tenant_b, seed.tenant_a)):
+        async with conn.transaction():
+            await set_tenant(conn, mine)
+            tenants = [r["tenant_id"] for r in await conn.fetch(f"select tenant_id from app.{table}")]
+            assert tenants == [mine]
+            assert await conn.fetchval(f"select count(*) from app.{table} where tenant_id = $1", other) == 0
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_update_and_delete_of_other_tenant_affect_nothing(
+    conn: asyncpg.Connection, seed: Seed, table: str
+) -> None:
+    async with conn.transaction():
+        await set_tenant(conn, seed.tenant_a)
+        updated = await conn.fetch(
+            f"update app.{table} set created_at = created_at - interval '1 day'"
+            " where tenant_id = $1 returning tenant_id",
+            seed.tenant_b,
+        )
+        assert updated == []
+        assert (
+            await conn.fetch(
+                f"delete from app.{table} where tenant_id = $1 returning tenant_id", seed.tenant_b
+            )
+            == []
+        )
+        # Unqualified statements reach only A's rows.
+        assert [r["tenant_id"] for r in await conn.fetch(f"delete from app.{table} returning tenant_id")] == [
+            seed.tenant_a
+        ]
+    assert await count_as(conn, table, seed.tenant_b) == 1
+    assert await count_as(conn, table, seed.tenant_a) == 0
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_update_cannot_move_a_row_to_another_tenant(
+    conn: asyncpg.Connection, seed: Seed, table: str
+) -> None:
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match=RLS_VIOLATION):
+        async with conn.transaction():
+            await set_tenant(conn, seed.tenant_a)
+            await conn.execute(f"update app.{table} set tenant_id = $1", seed.tenant_b)
+    assert await count_as(conn, table, seed.tenant_a) == 1
+    assert await count_as(conn, table, seed.tenant_b) == 1
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_insert_for_other_tenant_is_refused(conn: asyncpg.Connection, seed: Seed, table: str) -> None:
+    row = {"tenant_id": seed.tenant_b, **new_row(table, seed, seed.tenant_b)}
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match=RLS_VIOLATION) as caught:
+        async with conn.transaction():
+            await set_tenant(conn, seed.tenant_a)
+            await conn.execute(insert_sql(table, list(row)), *row.values())
+    assert caught.value.sqlstate == "42501"
+    assert await count_as(conn, table, seed.tenant_b) == 1
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_insert_defaults_to_current_tenant(conn: asyncpg.Connection, seed: Seed, table: str) -> None:
+    row = new_row(table, seed, seed.tenant_a)
+    async with conn.transaction():
+        await set_tenant(conn, seed.tenant_a)
+        assert await conn.fetchval(insert_sql(table, list(row)), *row.values()) == seed.tenant_a
+    assert await count_as(conn, table, seed.tenant_a) == 2
+    assert await count_as(conn, table, seed.tenant_b) == 1
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_no_context_sees_nothing_and_writes_nothing(
+    conn: asyncpg.Connection, seed: Seed, table: str
+) -> None:
+    async with conn.transaction():
+        assert await conn.fetchval("select app.current_tenant_id()") is None
+        assert await conn.fetchval(f"select count(*) from app.{table}") == 0
+        assert await conn.fetch(f"update app.{table} set created_at = now() returning tenant_id") == []
+        assert await conn.fetch(f"delete from app.{table} returning tenant_id") == []
+    # Outside an explicit transaction too (autocommit statement).
+    assert await conn.fetchval(f"select count(*) from app.{table}") == 0
+    row = new_row(table, seed, seed.tenant_a)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match=RLS_VIOLATION):
+        async with conn.transaction():
+            await conn.execute(insert_sql(table, list(row)), *row.values())
+    explicit = {"tenant_id": seed.tenant_a, **new_row(table, seed, seed.tenant_a)}
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match=RLS_VIOLATION):
+        async with conn.transaction():
+            await conn.execute(insert_sql(table, list(explicit)), *explicit.values())
+    assert await count_as(conn, table, seed.tenant_a) == 1
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_empty_or_garbage_context_fails_closed(
+    conn: asyncpg.Connection, seed: Seed, table: str
+) -> None:
+    async with conn.transaction():
+        await conn.execute("set local app.tenant_id = ''")
+        assert await conn.fetchval(f"select count(*) from app.{table}") == 0
+    with pytest.raises(asyncpg.InvalidTextRepresentationError):
+        async with conn.transaction():
+            await conn.execute("set local app.tenant_id = 'not-a-uuid'")
+            await conn.fetchval(f"select count(*) from app.{table}")
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_context_ends_with_the_transaction(conn: asyncpg.Connection, seed: Seed, table: str) -> None:
+    async with conn.transaction():
+        await set_tenant(conn, seed.tenant_a)
+        assert await conn.fetchval(f"select count(*) from app.{table}") == 1
+    assert await conn.fetchval("select current_setting('app.tenant_id', true)") in ("", None)
+    async with conn.transaction():
+        assert await conn.fetchval(f"select count(*) from app.{table}") == 0
+    # A rolled-back transaction leaves nothing behind either.
+    with pytest.raises(ZeroDivisionError):
+        async with conn.transaction():
+            await set_tenant(conn, seed.tenant_b)
+            raise ZeroDivisionError
+    assert await conn.fetchval("select current_setting('app.tenant_id', true)") in ("", None)
+    assert await conn.fetchval(f"select count(*) from app.{table}") == 0
+
+
+async def test_pooled_connection_reacquired_has_no_context(cluster: ClusterDsns, seed: Seed) -> None:
+    pool = await asyncpg.create_pool(cluster.app, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as c:
+            pid = c.get_server_pid()
+            async with c.transaction():
+                await set_tenant(c, seed.tenant_a)
+                assert await c.fetchval("select count(*) from app.api_keys") == 1
+        async with pool.acquire() as c:
+            assert c.get_server_pid() == pid  # the very same backend
+            assert await c.fetchval("select current_setting('app.tenant_id', true)") in ("", None)
+            for table in TENANT_TABLES:
+                assert await c.fetchval(f"select count(*) from app.{table}") == 0
+    finally:
+        await pool.close()
+
+
+async def test_app_role_cannot_turn_rls_off(conn: asyncpg.Connection, seed: Seed) -> None:
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await conn.execute("alter table app.api_keys disable row level security")
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await conn.execute("alter table app.api_keys no force row level security")
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await conn.execute("drop policy tenant_isolation on app.api_keys")
+    # row_security = off makes a filtered query an error for a non-bypassing role, never a bypass.
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="row-level security"):
+        async with conn.transaction():
+            await set_tenant(conn, seed.tenant_a)
+            await conn.execute("set local row_security = off")
+            await conn.fetch("select * from app.api_keys")
+
+
+async def test_identity_role_is_per_transaction(conn: asyncpg.Connection, seed: Seed) -> None:
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await conn.fetch("select id from app.users")
+    for table in ("app.tenants", "app.refresh_tokens"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.fetch(f"select 1 from {table}")
+    async with conn.transaction():
+        await conn.execute("set local role reten_identity")
+        assert await conn.fetchval("select current_user") == "reten_identity"
+        ids = {r["id"] for r in await conn.fetch("select id from app.users")}
+        assert {seed.user_a, seed.user_b, seed.spare_user} <= ids
+        # Still under RLS on the tenant tables it maintains, and no grant at all on API keys.
+        assert await conn.fetchval("select count(*) from app.tenant_memberships") == 0
+    assert await conn.fetchval("select current_user") == "reten_app"
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await conn.fetch("select id from app.users")
+
+
+@pytest.mark.parametrize("role", ["reten_auth", "reten_owner"])
+async def test_app_role_cannot_become_privileged_roles(conn: asyncpg.Connection, role: str) -> None:
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await conn.execute(f"set role {role}")
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with conn.transaction():
+            await conn.execute(f"set local role {role}")
+    assert await conn.fetchval("select current_user") == "reten_app"
+
+
+async def test_api_key_principal_finds_keys_across_tenants(conn: asyncpg.Connection, seed: Seed) -> None:
+    for label, tenant, user in (("a", seed.tenant_a, seed.user_a), ("b", seed.tenant_b, seed.user_b)):
+        rows = await conn.fetch("select * from app.api_key_principal($1)", key_digest(f"key-{label}"))
+        assert len(rows) == 1
+        row = rows[0]
+        assert (row["tenant_id"], row["user_id"]) == (tenant, user)
+        assert row["permissions"] == ["read", "write"]
+        assert row["tenant_active"] and row["user_active"] and row["creator_is_member"]
+    # Even from inside the other tenant's context, the digest decides the tenant.
+    async with conn.transaction():
+        await set_tenant(conn, seed.tenant_a)
+        row = await conn.fetchrow("select * from app.api_key_principal($1)", key_digest("key-b"))
+        assert row is not None and row["tenant_id"] == seed.tenant_b
+        assert (
+            await conn.fetchval("select count(*) from app.api_keys where tenant_id = $1", seed.tenant_b) == 0
+        )
+    assert await conn.fetch("select * from app.api_key_principal($1)", key_digest("unknown")) == []
+    # The lookup touched last_used_at on the keys it found.
+    async with conn.transaction():
+        await set_tenant(conn, seed.tenant_b)
+        assert await conn.fetchval("select last_used_at is not null from app.api_keys") is True
+
+
+async def test_user_lookups_stay_within_membership(conn: asyncpg.Connection, seed: Seed) -> None:
+    tenants = await conn.fetch("select id from app.user_tenants($1)", seed.user_a)
+    assert [r["id"] for r in tenants] == [seed.tenant_a]
+    assert await conn.fetch("select id from app.user_tenants($1)", seed.spare_user) == []
+    mine = await conn.fetchrow("select * from app.user_principal($1, $2)", seed.user_a, seed.tenant_a)
+    other = await conn.fetchrow("select * from app.user_principal($1, $2)", seed.user_a, seed.tenant_b)
+    assert mine is not None and mine["is_member"] is True
+    assert other is not None and other["is_member"] is False
