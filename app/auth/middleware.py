@@ -78,6 +78,8 @@ class AuthMiddleware(ASGIMiddleware):
                 raise Unauthorized(INVALID_KEY)
             return await self._key_principal(scope, key, headers.get("x-tenant-id"))
         if authorization is None and key is not None:
+            # Authenticate first (a bad key is a 401), then refuse: these routes need a person.
+            await self._key_principal(scope, key, headers.get("x-tenant-id"))
             raise Forbidden("This route needs a user token (Authorization: Bearer), not an API key")
         return await self._user_principal(scope, authorization, mode, headers.get("x-tenant-id"))
 
