@@ -145,3 +145,22 @@ def test_settings_refuse_short_secret(settings: Settings) -> None:
         Settings(**{**fields, "jwt_secret": "short"}).validate()
     with pytest.raises(ValueError, match="cheapest"):
         Settings(**{**fields, "reten_env": "production"}).validate()
+
+
+async def test_cors_allows_configured_origins_with_credentials(settings: Settings) -> None:
+    fields = {f: getattr(settings, f) for f in settings.__struct_fields__}
+    app = create_app(Settings(**{**fields, "cors_origins": ["https://admin.example.test"]}))
+    async with AsyncTestClient(app=app) as c:
+        preflight = await c.options(
+            "/api/auth/login",
+            headers={
+                "origin": "https://admin.example.test",
+                "access-control-request-method": "POST",
+                "access-control-request-headers": "content-type",
+            },
+        )
+        assert preflight.status_code in (200, 204)
+        assert preflight.headers["access-control-allow-origin"] == "https://admin.example.test"
+        assert preflight.headers["access-control-allow-credentials"] == "true"
+        other = await c.get("/health", headers={"origin": "https://evil.example.test"})
+        assert "access-control-allow-origin" not in other.headers

@@ -169,3 +169,20 @@ async def test_malformed_keys_never_reach_the_database(client: Client, lookups: 
 def test_key_format_checker_accepts_only_generated_keys(candidate: str) -> None:
     assert api_keys.is_well_formed(candidate) is False or candidate.startswith(api_keys.KEY_PREFIX)
     assert api_keys.is_well_formed(api_keys.generate())
+
+
+async def test_per_key_rate_limit(client: Client, app: Litestar, world: World) -> None:
+    from app.ratelimit import TokenBucket
+
+    key = (await create_key(client, world))["key"]
+    services = app.state.services
+    saved = services.key_limiter
+    services.key_limiter = TokenBucket(0.5, 2)
+    try:
+        statuses = [await key_status(client, key) for _ in range(3)]
+        assert statuses == [403, 403, 429]
+        limited = await client.get(URL, headers={"x-api-key": key})
+        assert_error(limited, 429)
+        assert int(limited.headers["retry-after"]) >= 1
+    finally:
+        services.key_limiter = saved
