@@ -48,13 +48,17 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # only ever from a uuid.UUID (canonical hex and dashes: nothing can be injected). SET LOCAL, never
 # set_config(): Citus propagates SET LOCAL to its workers, not a function call.
 # ---------------------------------------------------------------------------------------------------
+def _set_tenant(tenant_id: uuid.UUID) -> str:
+    if not isinstance(tenant_id, uuid.UUID):
+        raise TypeError("tenant_id must be a uuid.UUID")
+    return f"set local app.tenant_id = '{tenant_id}'"
+
+
 def begin_statement(*, readonly: bool, tenant_id: uuid.UUID | None, identity: bool = False) -> str:
     """One simple-protocol round trip: BEGIN [READ ONLY]; SET LOCAL app.tenant_id; [SET LOCAL ROLE]."""
     parts = ["begin isolation level read committed read only" if readonly else "begin"]
     if tenant_id is not None:
-        if not isinstance(tenant_id, uuid.UUID):
-            raise TypeError("tenant_id must be a uuid.UUID")
-        parts.append(f"set local app.tenant_id = '{tenant_id}'")
+        parts.append(_set_tenant(tenant_id))
     if identity:
         parts.append(f"set local role {IDENTITY_ROLE}")
     return "; ".join(parts)
@@ -62,9 +66,7 @@ def begin_statement(*, readonly: bool, tenant_id: uuid.UUID | None, identity: bo
 
 async def use_tenant(conn: asyncpg.Connection, tenant_id: uuid.UUID) -> None:
     """Switch the transaction's tenant context (tenant setup, which creates the tenant it then seeds)."""
-    if not isinstance(tenant_id, uuid.UUID):
-        raise TypeError("tenant_id must be a uuid.UUID")
-    await conn.execute(f"set local app.tenant_id = '{tenant_id}'")
+    await conn.execute(_set_tenant(tenant_id))
 
 
 async def leave_identity_role(conn: asyncpg.Connection) -> None:

@@ -164,3 +164,20 @@ async def test_cors_allows_configured_origins_with_credentials(settings: Setting
         assert preflight.headers["access-control-allow-credentials"] == "true"
         other = await c.get("/health", headers={"origin": "https://evil.example.test"})
         assert "access-control-allow-origin" not in other.headers
+
+
+def test_tenant_context_renders_only_uuids() -> None:
+    import uuid
+
+    from app.db import begin_statement
+
+    tenant = uuid.UUID("6f1c2b8e-0000-4000-8000-000000000001")
+    assert begin_statement(readonly=True, tenant_id=tenant) == (
+        "begin isolation level read committed read only; "
+        "set local app.tenant_id = '6f1c2b8e-0000-4000-8000-000000000001'"
+    )
+    assert begin_statement(readonly=False, tenant_id=None, identity=True) == (
+        "begin; set local role reten_identity"
+    )
+    with pytest.raises(TypeError):
+        begin_statement(readonly=False, tenant_id="x'; drop table app.users; --")  # type: ignore[arg-type]
