@@ -9,6 +9,7 @@ from app.auth.principal import Principal
 from app.db import Connection, leave_identity_role, use_tenant
 from app.errors import NotFound
 from app.state import Services
+from app.structs import from_row
 from app.tenants import repo
 from app.tenants.schemas import Tenant, TenantCreated, TenantSetup, TenantSummary
 from app.tenants.seeds import seed_tenant
@@ -50,8 +51,7 @@ async def list_visible(conn: Connection, principal: Principal) -> list[Tenant]:
     """SUPER_ADMIN sees every tenant; anyone else with VIEW_TENANTS sees its own."""
     if principal.is_super_admin:
         return await repo.list_all(conn)
-    mine = {r["id"] for r in await users.user_tenants(conn, principal.user_id)}
-    return [t for t in await repo.list_all(conn) if t.id in mine]
+    return [from_row(Tenant, r) for r in await users.user_tenants(conn, principal.user_id)]
 
 
 async def get_visible(conn: Connection, principal: Principal, tenant_id: uuid.UUID) -> Tenant:
