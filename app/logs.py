@@ -94,7 +94,11 @@ class RequestLogMiddleware(ASGIMiddleware):
             else:
                 await next_app(scope, receive, send_with_id)
         finally:
-            if scope["route_handler"].opt.get("log_requests", True) and access_log.isEnabledFor(logging.INFO):
+            if (
+                scope["litestar_app"].state.settings.log_requests
+                and scope["route_handler"].opt.get("log_requests", True)
+                and access_log.isEnabledFor(logging.INFO)
+            ):
                 principal = scope.get("user")
                 access_log.info(
                     "request",

@@ -181,3 +181,17 @@ def test_tenant_context_renders_only_uuids() -> None:
     )
     with pytest.raises(TypeError):
         begin_statement(readonly=False, tenant_id="x'; drop table app.users; --")  # type: ignore[arg-type]
+
+
+async def test_access_log_line_and_log_requests_switch(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    fields = {f: getattr(settings, f) for f in settings.__struct_fields__}
+    for enabled, expected in ((True, 1), (False, 0)):
+        caplog.clear()
+        app = create_app(Settings(**{**fields, "log_requests": enabled}))
+        with caplog.at_level("INFO", logger="reten.access"):
+            async with AsyncTestClient(app=app) as c:
+                await c.get("/api/auth/me", headers={"x-request-id": "log-test"})
+        lines = [r for r in caplog.records if r.name == "reten.access"]
+        assert len(lines) == expected, (enabled, lines)

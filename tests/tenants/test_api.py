@@ -11,6 +11,19 @@ from litestar.testing import AsyncTestClient
 Client = AsyncTestClient[Litestar]
 
 
+def setup_body(**overrides: str) -> dict[str, str]:
+    """A valid tenant-setup body; keyword arguments replace fields."""
+    body = {
+        "name": "Ok",
+        "slug": "ok",
+        "adminEmail": "ok@x.test",
+        "adminPassword": PASSWORD,
+        "adminFirstName": "O",
+        "adminLastName": "K",
+    }
+    return {**body, **overrides}
+
+
 async def test_setup_creates_tenant_admin_and_membership(client: Client, world: World) -> None:
     tenant_c = await setup_tenant(client, world.root, "tenant-c", "admin@c.test")
     admin_c = await login(client, "admin@c.test")
@@ -25,14 +38,7 @@ async def test_setup_links_existing_user_without_changing_password(client: Clien
     response = await client.post(
         "/api/tenant/setup",
         headers=world.root.headers(),
-        json={
-            "name": "Second",
-            "slug": "second",
-            "adminEmail": "ADMIN@a.test",
-            "adminPassword": "a-different-password",
-            "adminFirstName": "X",
-            "adminLastName": "Y",
-        },
+        json=setup_body(slug="second", adminEmail="ADMIN@a.test", adminPassword="a-different-password"),
     )
     assert response.status_code == 201, response.text
     assert set(response.json()) == {"id", "name", "slug"}
@@ -42,14 +48,7 @@ async def test_setup_links_existing_user_without_changing_password(client: Clien
 
 
 async def test_setup_duplicate_slug_is_409(client: Client, world: World) -> None:
-    body = {
-        "name": "Dup",
-        "slug": "tenant-a",
-        "adminEmail": "dup@x.test",
-        "adminPassword": PASSWORD,
-        "adminFirstName": "D",
-        "adminLastName": "D",
-    }
+    body = setup_body(slug="tenant-a", adminEmail="dup@x.test")
     response = await client.post("/api/tenant/setup", headers=world.root.headers(), json=body)
     assert "slug" in assert_error(response, 409)["message"]
     # nothing half-written: the admin user of the failed setup does not exist
@@ -58,14 +57,7 @@ async def test_setup_duplicate_slug_is_409(client: Client, world: World) -> None
 
 
 async def test_setup_validation(client: Client, world: World) -> None:
-    good = {
-        "name": "Ok",
-        "slug": "ok",
-        "adminEmail": "ok@x.test",
-        "adminPassword": PASSWORD,
-        "adminFirstName": "O",
-        "adminLastName": "K",
-    }
+    good = setup_body()
     for patch in (
         {"slug": "Bad Slug"},
         {"slug": "-bad"},
@@ -86,14 +78,7 @@ async def test_setup_needs_create_tenant(client: Client, world: World) -> None:
     response = await client.post(
         "/api/tenant/setup",
         headers=world.admin_a.headers(),
-        json={
-            "name": "N",
-            "slug": "n",
-            "adminEmail": "n@x.test",
-            "adminPassword": PASSWORD,
-            "adminFirstName": "N",
-            "adminLastName": "N",
-        },
+        json=setup_body(slug="n", adminEmail="n@x.test"),
     )
     assert_error(response, 403)
     assert_error(await client.post("/api/tenant/setup", json={}), 401)
