@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from litestar import Litestar, Request
@@ -17,11 +18,14 @@ from app.auth.controller import AuthController
 from app.auth.guards import API_KEY, BEARER
 from app.auth.middleware import AuthMiddleware
 from app.auth.principal import Principal
+from app.commerces.controller import CommerceController
 from app.config import Settings, load_settings
 from app.db import db_lifespan, provide_db
 from app.errors import handle_exception
 from app.health import health, ready
 from app.logs import RequestLogMiddleware, configure_logging
+from app.operators.controller import OperatorController
+from app.routes.controller import RouteController
 from app.state import Services
 from app.tenants.controller import TenantController
 from app.users.controller import UserController
@@ -47,6 +51,12 @@ def _principal(request: Request[Any, Any, Any]) -> Principal | None:
     return request.scope.get("user")  # type: ignore[return-value]
 
 
+def _tenant(request: Request[Any, Any, Any]) -> uuid.UUID:
+    """The request's tenant (tenant-scoped routes only: x-tenant-id with a JWT, or the API key's)."""
+    principal: Principal = request.scope["user"]  # type: ignore[assignment]
+    return principal.tenant
+
+
 def create_app(settings: Settings) -> Litestar:
     settings.validate()
     configure_logging(settings.log_level)
@@ -61,12 +71,16 @@ def create_app(settings: Settings) -> Litestar:
             TenantController,
             UserController,
             ApiKeyController,
+            CommerceController,
+            OperatorController,
+            RouteController,
         ],
         lifespan=[db_lifespan],
         dependencies={
             "db": Provide(provide_db),
             "services": Provide(lambda: services, sync_to_thread=False, use_cache=True),
             "principal": Provide(_principal, sync_to_thread=False),
+            "tenant": Provide(_tenant, sync_to_thread=False),
         },
         middleware=[
             RequestLogMiddleware(),

@@ -8,27 +8,34 @@ import hashlib
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosql
 import asyncpg
+import msgspec
 from litestar import Litestar, Request
 
 from app.config import PROJECT_ROOT, Settings
 from app.errors import AppError, ServiceUnavailable
+from app.structs import Page, Pagination
+
+T = TypeVar("T")
 
 __all__ = (
     "IDENTITY_ROLE",
     "Connection",
     "begin_statement",
     "db_lifespan",
+    "json_param",
     "leave_identity_role",
     "migrate",
+    "paginate",
     "provide_db",
     "queries",
+    "tenant_lock",
     "use_tenant",
 )
 
@@ -41,6 +48,7 @@ queries: Any = aiosql.from_path(SQL_DIR, "asyncpg")
 Connection = asyncpg.Connection
 IDENTITY_ROLE = "reten_identity"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_JSON = msgspec.json.Encoder()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -73,6 +81,45 @@ async def leave_identity_role(conn: asyncpg.Connection) -> None:
     """Back to the service role for the rest of the transaction (after identity work, before seeding
     tenant tables, which reten_identity has no grants on)."""
     await conn.execute("reset role")
+
+
+def json_param(value: Any) -> str:
+    """A value as a json/jsonb bind parameter (the codec passes text through, see _init_connection)."""
+    return _JSON.encode(value).decode()
+
+
+async def paginate(
+    conn: asyncpg.Connection,
+    page: Pagination,
+    rows: Callable[..., AsyncIterator[Any]],
+    count: Callable[..., Awaitable[int]],
+    convert: Callable[[Any], T],
+    **params: Any,
+) -> Page[T]:
+    """One page of a list query ordered by (created_at, id): by offset with a count, or after the keyset
+    cursor without one. ``rows`` takes ``after_created_at, after_id, limit, offset`` besides ``params``."""
+    after = page.after or (None, None)
+    found = [
+        r
+        async for r in rows(
+            conn,
+            after_created_at=after[0],
+            after_id=after[1],
+            limit=page.fetch if page.keyset else page.limit,
+            offset=0 if page.keyset else page.offset,
+            **params,
+        )
+    ]
+    items = [convert(r) for r in found]
+    if page.keyset:
+        return page.wrap_keyset(items, [(r["created_at"], r["id"]) for r in found])
+    return page.wrap(items, await count(conn, **params))
+
+
+async def tenant_lock(conn: asyncpg.Connection, tenant_id: uuid.UUID, name: str) -> None:
+    """Serialise one kind of job per tenant until the transaction ends (directory syncs use it: they diff
+    rows read in the same transaction, and concurrent bulk upserts could otherwise deadlock)."""
+    await queries.db.tenant_xact_lock(conn, tenant_id=tenant_id, name=name)
 
 
 async def provide_db(request: Request[Any, Any, Any]) -> AsyncIterator[asyncpg.Connection]:

@@ -121,6 +121,15 @@ CONSTRAINT_MESSAGES: dict[str, str] = {
     "users_email_key": "email already exists",
     "users_username_key": "username already exists",
     "api_keys_tenant_digest_key": "API key collision, retry",
+    "commerces_external_id_key": "external_id already exists",
+    "commerces_tax_id_key": "tax_id already exists",
+    "commerce_addresses_source_ref_key": "source_ref already exists for this commerce",
+    "commerce_users_external_id_key": "external_id already exists for this commerce",
+    "commerce_user_contacts_value_key": "contact already exists",
+    "operators_email_key": "email already exists",
+    "operators_type_external_id_key": "type and external_id already exist",
+    "routes_code_key": "code already exists",
+    "routes_external_id_key": "external_id already exists",
 }
 
 _UNAVAILABLE = (

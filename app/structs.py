@@ -3,8 +3,10 @@ output (camelCase), pagination, and shared constraints."""
 
 from __future__ import annotations
 
+import base64
 import math
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -13,7 +15,10 @@ import msgspec
 __all__ = (
     "CamelInput",
     "Email",
+    "ExternalId",
+    "Keyset",
     "Message",
+    "Metadata",
     "Name",
     "Output",
     "Page",
@@ -21,10 +26,20 @@ __all__ = (
     "Pagination",
     "Password",
     "SnakeInput",
+    "SyncResult",
+    "Text255",
     "Timestamp",
+    "decode_cursor",
+    "decode_metadata",
+    "encode_cursor",
+    "first_duplicate",
     "from_row",
     "iso_ms",
+    "join_name",
+    "like_pattern",
+    "present",
     "provide_pagination",
+    "split_name",
 )
 
 T = TypeVar("T")
@@ -52,7 +67,51 @@ def from_row(struct: type[S], row: Mapping[str, Any], **overrides: Any) -> S:
     return struct(**data)
 
 
+def present(struct: msgspec.Struct) -> dict[str, Any]:
+    """The fields a PATCH body actually sent (fields left ``UNSET`` are absent)."""
+    return {k: v for k, v in msgspec.structs.asdict(struct).items() if v is not msgspec.UNSET}
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """``name`` input -> (first, last), split on the first space (CONTRACT.md §4)."""
+    first, _, last = name.strip().partition(" ")
+    return first, last.strip()
+
+
+def join_name(first: str, last: str) -> str:
+    return f"{first} {last}".strip()
+
+
+def like_pattern(term: str | None) -> str | None:
+    """A ``search`` term as an ILIKE pattern matching anywhere, with its wildcards taken literally."""
+    if term is None or not term.strip():
+        return None
+    escaped = term.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def decode_metadata(value: str | None) -> dict[str, Any]:
+    """jsonb arrives as text (see db._init_connection)."""
+    return msgspec.json.decode(value) if value else {}
+
+
+def first_duplicate(values: Iterable[Any]) -> int | None:
+    """Index of the first value seen before (None values ignored), or None."""
+    seen: set[Any] = set()
+    for index, value in enumerate(values):
+        if value is None:
+            continue
+        if value in seen:
+            return index
+        seen.add(value)
+    return None
+
+
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+Text255 = Annotated[str, msgspec.Meta(max_length=255)]
+ExternalId = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+Metadata = Annotated[dict[str, Any], msgspec.Meta(description="Arbitrary JSON object")]
+Search = Annotated[str, msgspec.Meta(max_length=255)]
 OptionalName = Annotated[str, msgspec.Meta(max_length=255)]
 Password = Annotated[str, msgspec.Meta(min_length=8, max_length=1024)]
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
@@ -74,11 +133,23 @@ class Message(Output):
     message: str
 
 
-class PageMeta(Output):
-    page: int
-    limit: int
+class SyncResult(Output):
+    """What a bulk upsert did: rows created, rows that changed, items received."""
+
+    created: int
+    updated: int
     total: int
-    total_pages: int
+
+
+class PageMeta(Output, kw_only=True):
+    """Offset mode: ``page, limit, total, totalPages``. Keyset mode (addition): ``limit, nextCursor`` only
+    (no count is run; ``nextCursor`` is null on the last page). Fields left UNSET are not sent."""
+
+    page: int | msgspec.UnsetType = msgspec.UNSET
+    limit: int
+    total: int | msgspec.UnsetType = msgspec.UNSET
+    total_pages: int | msgspec.UnsetType = msgspec.UNSET
+    next_cursor: str | None | msgspec.UnsetType = msgspec.UNSET
 
 
 class Page(Output, Generic[T]):
@@ -86,15 +157,46 @@ class Page(Output, Generic[T]):
     meta: PageMeta
 
 
+Keyset = tuple[datetime, uuid.UUID]
+
+
+def encode_cursor(key: Keyset) -> str:
+    """Opaque to clients: base64url of the last row's (sort key, id)."""
+    raw = f"{key[0].astimezone(UTC).isoformat()}|{key[1]}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(value: str) -> Keyset:
+    from app.errors import BadRequest
+
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        stamp, row_id = raw.split("|")
+        key = datetime.fromisoformat(stamp), uuid.UUID(row_id)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest.field("cursor", "is not a cursor this API issued") from exc
+    if key[0].tzinfo is None:
+        raise BadRequest.field("cursor", "is not a cursor this API issued")
+    return key
+
+
 class Pagination(msgspec.Struct, frozen=True):
-    """``page`` + ``per_page`` (alias ``limit``), validated once; max 100 (above -> 400)."""
+    """``page`` + ``per_page`` (alias ``limit``), validated once (max 100; above -> 400), or keyset mode
+    when ``cursor`` is given (an empty ``cursor`` starts a walk at the first row)."""
 
     page: int
     limit: int
+    keyset: bool = False
+    after: Keyset | None = None
 
     @property
     def offset(self) -> int:
         return (self.page - 1) * self.limit
+
+    @property
+    def fetch(self) -> int:
+        """Rows to ask for in keyset mode: one more than a page, to learn whether another follows."""
+        return self.limit + 1
 
     def wrap(self, items: list[T], total: int) -> Page[T]:
         pages = math.ceil(total / self.limit) if total else 0
@@ -102,6 +204,12 @@ class Pagination(msgspec.Struct, frozen=True):
             data=items,
             meta=PageMeta(page=self.page, limit=self.limit, total=total, total_pages=pages),
         )
+
+    def wrap_keyset(self, items: list[T], keys: list[Keyset]) -> Page[T]:
+        """``items`` and their ``keys`` as fetched with ``fetch`` rows."""
+        more = len(items) > self.limit
+        next_cursor = encode_cursor(keys[self.limit - 1]) if more else None
+        return Page(data=items[: self.limit], meta=PageMeta(limit=self.limit, next_cursor=next_cursor))
 
 
 def provide_pagination(default_limit: int) -> Any:
@@ -112,7 +220,19 @@ def provide_pagination(default_limit: int) -> Any:
         page: Annotated[int, Parameter(query="page", ge=1, le=1_000_000)] = 1,
         per_page: Annotated[int | None, Parameter(query="per_page", ge=1, le=100)] = None,
         limit: Annotated[int | None, Parameter(query="limit", ge=1, le=100)] = None,
+        cursor: Annotated[
+            str | None,
+            Parameter(
+                query="cursor",
+                max_length=200,
+                description="Keyset pagination (addition): pass `meta.nextCursor` of the previous page, "
+                "or an empty value to start; `page` is then ignored and no total is counted.",
+            ),
+        ] = None,
     ) -> Pagination:
-        return Pagination(page=page, limit=per_page or limit or default_limit)
+        size = per_page or limit or default_limit
+        if cursor is None:
+            return Pagination(page=page, limit=size)
+        return Pagination(page=1, limit=size, keyset=True, after=decode_cursor(cursor) if cursor else None)
 
     return pagination

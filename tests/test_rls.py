@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -16,7 +16,18 @@ import pytest
 from app.embedded import ClusterDsns
 
 # Every table of schema app with a tenant_id column must be listed here (test_every_tenant_table_is_covered).
-TENANT_TABLES = ("tenant_memberships", "api_keys")
+TENANT_TABLES = (
+    "tenant_memberships",
+    "api_keys",
+    "commerces",
+    "commerce_addresses",
+    "commerce_users",
+    "commerce_user_roles",
+    "commerce_user_contacts",
+    "operators",
+    "routes",
+    "route_operators",
+)
 RLS_VIOLATION = "row-level security"
 
 
@@ -27,6 +38,10 @@ class Seed:
     user_a: uuid.UUID
     user_b: uuid.UUID
     spare_user: uuid.UUID  # a member of no tenant yet
+    # Per tenant: the ids of its seeded directory rows (commerce, person, route, operators).
+    directory: dict[uuid.UUID, dict[str, uuid.UUID]] = field(default_factory=dict)
+    # Rows per table each tenant starts with (both tenants are seeded alike).
+    counts: dict[str, int] = field(default_factory=dict)
 
     def user_of(self, tenant: uuid.UUID) -> uuid.UUID:
         return self.user_a if tenant == self.tenant_a else self.user_b
@@ -48,7 +63,58 @@ def new_row(table: str, seed: Seed, tenant: uuid.UUID) -> dict[str, Any]:
             "key_digest": key_digest(f"probe-{uuid.uuid4()}"),
             "permissions": ["read"],
         }
-    raise AssertionError(f"no row factory for {table}")
+    d = seed.directory[tenant]
+    probe = f"probe-{uuid.uuid4()}"
+    rows: dict[str, dict[str, Any]] = {
+        "commerces": {"external_id": probe, "name": "Probe"},
+        "commerce_addresses": {"commerce_id": d["commerce"], "source": "RETEN"},
+        "commerce_users": {"commerce_id": d["commerce"]},
+        "commerce_user_roles": {"commerce_user_id": d["person"], "role": "OTHER"},
+        "commerce_user_contacts": {
+            "commerce_user_id": d["person"],
+            "contact_type": "OTHER",
+            "value": probe,
+            "source": "RETEN",
+        },
+        "operators": {"type": "SALESMAN", "first_name": "Probe"},
+        "routes": {"name": "Probe"},
+        "route_operators": {"route_id": d["route"], "operator_id": d["spare_operator"]},
+    }
+    if table not in rows:
+        raise AssertionError(f"no row factory for {table}")
+    return rows[table]
+
+
+async def seed_directory(conn: asyncpg.Connection, tenant: uuid.UUID) -> dict[str, uuid.UUID]:
+    """One row in every directory table for the tenant in context (plus a spare operator to link)."""
+    d = {k: uuid.uuid4() for k in ("commerce", "person", "route", "operator", "spare_operator")}
+    await conn.execute(
+        "insert into app.commerces (id, external_id, name) values ($1, 'c-1', 'C')", d["commerce"]
+    )
+    await conn.execute(
+        "insert into app.commerce_addresses (commerce_id, source, is_primary) values ($1, 'RETEN', true)",
+        d["commerce"],
+    )
+    await conn.execute(
+        "insert into app.commerce_users (id, commerce_id) values ($1, $2)", d["person"], d["commerce"]
+    )
+    await conn.execute(
+        "insert into app.commerce_user_roles (commerce_user_id, role) values ($1, 'OWNER')", d["person"]
+    )
+    await conn.execute(
+        "insert into app.commerce_user_contacts (commerce_user_id, contact_type, value, source)"
+        " values ($1, 'PHONE', '+56900000001', 'RETEN')",
+        d["person"],
+    )
+    await conn.executemany(
+        "insert into app.operators (id, type, first_name) values ($1, 'SALESMAN', 'Op')",
+        [(d["operator"],), (d["spare_operator"],)],
+    )
+    await conn.execute("insert into app.routes (id, name) values ($1, 'R')", d["route"])
+    await conn.execute(
+        "insert into app.route_operators (route_id, operator_id) values ($1, $2)", d["route"], d["operator"]
+    )
+    return d
 
 
 def insert_sql(table: str, columns: list[str]) -> str:
@@ -84,10 +150,13 @@ async def seed(owner_pool: asyncpg.Pool) -> Seed:
                 key_digest(f"key-{label}"),
                 ["read", "write"],
             )
+            s.directory[tenant] = await seed_directory(conn, tenant)
         # The owner is bound by FORCE RLS too: each tenant's rows are visible only in its context.
-        await set_tenant(conn, s.tenant_a)
         for table in TENANT_TABLES:
-            assert await conn.fetchval(f"select count(*) from app.{table}") == 1
+            await set_tenant(conn, s.tenant_a)
+            s.counts[table] = await conn.fetchval(f"select count(*) from app.{table}")
+            await set_tenant(conn, s.tenant_b)
+            assert await conn.fetchval(f"select count(*) from app.{table}") == s.counts[table] >= 1
     return s
 
 
@@ -124,7 +193,7 @@ async def test_select_sees_only_own_tenant(conn: asyncpg.Connection, seed: Seed,
         async with conn.transaction():
             await set_tenant(conn, mine)
             tenants = [r["tenant_id"] for r in await conn.fetch(f"select tenant_id from app.{table}")]
-            assert tenants == [mine]
+            assert tenants == [mine] * seed.counts[table]
             assert await conn.fetchval(f"select count(*) from app.{table} where tenant_id = $1", other) == 0
 
 
@@ -147,10 +216,9 @@ async def test_update_and_delete_of_other_tenant_affect_nothing(
             == []
         )
         # Unqualified statements reach only A's rows.
-        assert [r["tenant_id"] for r in await conn.fetch(f"delete from app.{table} returning tenant_id")] == [
-            seed.tenant_a
-        ]
-    assert await count_as(conn, table, seed.tenant_b) == 1
+        deleted = [r["tenant_id"] for r in await conn.fetch(f"delete from app.{table} returning tenant_id")]
+        assert deleted == [seed.tenant_a] * seed.counts[table]
+    assert await count_as(conn, table, seed.tenant_b) == seed.counts[table]
     assert await count_as(conn, table, seed.tenant_a) == 0
 
 
@@ -162,8 +230,8 @@ async def test_update_cannot_move_a_row_to_another_tenant(
         async with conn.transaction():
             await set_tenant(conn, seed.tenant_a)
             await conn.execute(f"update app.{table} set tenant_id = $1", seed.tenant_b)
-    assert await count_as(conn, table, seed.tenant_a) == 1
-    assert await count_as(conn, table, seed.tenant_b) == 1
+    assert await count_as(conn, table, seed.tenant_a) == seed.counts[table]
+    assert await count_as(conn, table, seed.tenant_b) == seed.counts[table]
 
 
 @pytest.mark.parametrize("table", TENANT_TABLES)
@@ -174,7 +242,7 @@ async def test_insert_for_other_tenant_is_refused(conn: asyncpg.Connection, seed
             await set_tenant(conn, seed.tenant_a)
             await conn.execute(insert_sql(table, list(row)), *row.values())
     assert caught.value.sqlstate == "42501"
-    assert await count_as(conn, table, seed.tenant_b) == 1
+    assert await count_as(conn, table, seed.tenant_b) == seed.counts[table]
 
 
 @pytest.mark.parametrize("table", TENANT_TABLES)
@@ -183,8 +251,8 @@ async def test_insert_defaults_to_current_tenant(conn: asyncpg.Connection, seed:
     async with conn.transaction():
         await set_tenant(conn, seed.tenant_a)
         assert await conn.fetchval(insert_sql(table, list(row)), *row.values()) == seed.tenant_a
-    assert await count_as(conn, table, seed.tenant_a) == 2
-    assert await count_as(conn, table, seed.tenant_b) == 1
+    assert await count_as(conn, table, seed.tenant_a) == seed.counts[table] + 1
+    assert await count_as(conn, table, seed.tenant_b) == seed.counts[table]
 
 
 @pytest.mark.parametrize("table", TENANT_TABLES)
@@ -206,7 +274,7 @@ async def test_no_context_sees_nothing_and_writes_nothing(
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match=RLS_VIOLATION):
         async with conn.transaction():
             await conn.execute(insert_sql(table, list(explicit)), *explicit.values())
-    assert await count_as(conn, table, seed.tenant_a) == 1
+    assert await count_as(conn, table, seed.tenant_a) == seed.counts[table]
 
 
 @pytest.mark.parametrize("table", TENANT_TABLES)
@@ -226,7 +294,7 @@ async def test_empty_or_garbage_context_fails_closed(
 async def test_context_ends_with_the_transaction(conn: asyncpg.Connection, seed: Seed, table: str) -> None:
     async with conn.transaction():
         await set_tenant(conn, seed.tenant_a)
-        assert await conn.fetchval(f"select count(*) from app.{table}") == 1
+        assert await conn.fetchval(f"select count(*) from app.{table}") == seed.counts[table]
     assert await conn.fetchval("select current_setting('app.tenant_id', true)") in ("", None)
     async with conn.transaction():
         assert await conn.fetchval(f"select count(*) from app.{table}") == 0

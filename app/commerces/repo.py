@@ -1,0 +1,136 @@
+"""Typed access to commerces, addresses, people, roles and contacts. Every statement names the tenant;
+bulk writes take a JSON array of whole rows (one statement per table, whatever the row count)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from typing import Any
+
+from app.commerces.schemas import Address, Commerce, CommerceDetail, Contact, Person, RoleOut
+from app.db import Connection, json_param, paginate, queries
+from app.errors import NotFound
+from app.structs import Page, Pagination, decode_metadata, from_row, join_name
+
+__all__ = (
+    "commerce_detail",
+    "get_commerce",
+    "list_commerces",
+    "to_address",
+    "to_commerce",
+    "to_contact",
+    "to_person",
+)
+
+
+def to_commerce(row: Any) -> Commerce:
+    return from_row(Commerce, row, metadata=decode_metadata(row["metadata"]))
+
+
+def to_address(row: Any) -> Address:
+    return from_row(Address, row)
+
+
+def to_contact(row: Any) -> Contact:
+    return from_row(Contact, row, type=row["contact_type"])
+
+
+def to_person(row: Any, contacts: list[Any]) -> Person:
+    return from_row(
+        Person,
+        row,
+        name=join_name(row["first_name"], row["last_name"]),
+        roles=[RoleOut(role=r) for r in row["roles"]],
+        contacts=[to_contact(c) for c in contacts],
+    )
+
+
+async def list_commerces(
+    conn: Connection, tenant_id: uuid.UUID, page: Pagination, **filters: Any
+) -> Page[Commerce]:
+    return await paginate(
+        conn,
+        page,
+        queries.commerces.list_commerces,
+        queries.commerces.count_commerces,
+        to_commerce,
+        tenant_id=tenant_id,
+        **filters,
+    )
+
+
+async def get_commerce(
+    conn: Connection, tenant_id: uuid.UUID, commerce_id: uuid.UUID, *, lock: bool = False
+) -> Any:
+    query = queries.commerces.lock_commerce if lock else queries.commerces.get_commerce
+    row = await query(conn, tenant_id=tenant_id, id=commerce_id)
+    if row is None:
+        raise NotFound.of("Commerce")
+    return row
+
+
+async def commerce_detail(conn: Connection, tenant_id: uuid.UUID, commerce_id: uuid.UUID) -> CommerceDetail:
+    """The commerce with its addresses and people (roles, contacts): four indexed reads."""
+    row = await get_commerce(conn, tenant_id, commerce_id)
+    ids = [commerce_id]
+    addresses = [
+        to_address(r)
+        async for r in queries.commerces.addresses_of(conn, tenant_id=tenant_id, commerce_ids=ids)
+    ]
+    people = [r async for r in queries.commerces.people_of(conn, tenant_id=tenant_id, commerce_ids=ids)]
+    contacts = await contacts_by_person(conn, tenant_id, [p["id"] for p in people])
+    return from_row(
+        CommerceDetail,
+        row,
+        metadata=decode_metadata(row["metadata"]),
+        addresses=addresses,
+        users=[to_person(p, contacts[p["id"]]) for p in people],
+    )
+
+
+async def addresses_by_commerce(
+    conn: Connection, tenant_id: uuid.UUID, commerce_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[Any]]:
+    out: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    if commerce_ids:
+        async for r in queries.commerces.addresses_of(conn, tenant_id=tenant_id, commerce_ids=commerce_ids):
+            out[r["commerce_id"]].append(r)
+    return out
+
+
+async def people_by_commerce(
+    conn: Connection, tenant_id: uuid.UUID, commerce_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[Any]]:
+    out: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    if commerce_ids:
+        async for r in queries.commerces.people_of(conn, tenant_id=tenant_id, commerce_ids=commerce_ids):
+            out[r["commerce_id"]].append(r)
+    return out
+
+
+async def contacts_by_person(
+    conn: Connection, tenant_id: uuid.UUID, person_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[Any]]:
+    out: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    if person_ids:
+        async for r in queries.commerces.contacts_of(conn, tenant_id=tenant_id, person_ids=person_ids):
+            out[r["commerce_user_id"]].append(r)
+    return out
+
+
+async def write(conn: Connection, tenant_id: uuid.UUID, query: str, rows: list[dict[str, Any]]) -> list[Any]:
+    """Run one bulk statement (``insert_addresses``, ``update_people``, ...) over ``rows``; nothing to do
+    for an empty list. Returns the rows the statement returns, if any."""
+    if not rows:
+        return []
+    method = getattr(queries.commerces, query)
+    result = method(conn, tenant_id=tenant_id, rows=json_param(rows))
+    if hasattr(result, "__aiter__"):
+        return [r async for r in result]
+    await result
+    return []
+
+
+async def clear_primaries(conn: Connection, tenant_id: uuid.UUID, query: str, ids: list[uuid.UUID]) -> None:
+    if ids:
+        await getattr(queries.commerces, query)(conn, tenant_id=tenant_id, ids=ids)
