@@ -1,6 +1,7 @@
 -- Directory: commerces (with their addresses, people, roles and contacts), operators, routes and the
 -- route <-> operator links. Every table is a tenant table: tenant_id leads every key, RLS is forced,
 -- and every reference is a composite (tenant_id, id) foreign key, so no row can point into another tenant.
+-- created_at defaults to clock_timestamp(), so rows written by one bulk statement list in the order sent.
 
 -- Trigram indexes serve the `search` filters (ILIKE '%term%'). pg_trgm is a trusted extension; it lives in
 -- its own schema so nothing in `app` or `public` changes.
@@ -24,7 +25,7 @@ create table app.commerces (
   is_active           boolean not null default true,
   is_placeholder      boolean not null default false,
   metadata            jsonb not null default '{}' check (jsonb_typeof(metadata) = 'object'),
-  created_at          timestamptz not null default now(),
+  created_at          timestamptz not null default clock_timestamp(),
   updated_at          timestamptz not null default now(),
   primary key (tenant_id, id)
 );
@@ -56,7 +57,7 @@ create table app.commerce_addresses (
   longitude          double precision check (longitude between -180 and 180),
   is_primary         boolean not null default false,
   is_active          boolean not null default true,
-  created_at         timestamptz not null default now(),
+  created_at         timestamptz not null default clock_timestamp(),
   updated_at         timestamptz not null default now(),
   primary key (tenant_id, id),
   foreign key (tenant_id, commerce_id) references app.commerces (tenant_id, id) on delete cascade,
@@ -79,7 +80,7 @@ create table app.commerce_users (
   last_name    text not null default '' check (length(last_name) <= 255),
   source       text check (source in ('RETEN', 'INTEGRATION')),
   is_active    boolean not null default true,
-  created_at   timestamptz not null default now(),
+  created_at   timestamptz not null default clock_timestamp(),
   updated_at   timestamptz not null default now(),
   primary key (tenant_id, id),
   foreign key (tenant_id, commerce_id) references app.commerces (tenant_id, id) on delete cascade
@@ -93,7 +94,7 @@ create table app.commerce_user_roles (
   commerce_user_id  uuid not null,
   role              text not null
                     check (role in ('OWNER', 'ORDERS', 'FINANCE', 'ATTENTION', 'ADMIN', 'COMMERCE_REP', 'OTHER')),
-  created_at        timestamptz not null default now(),
+  created_at        timestamptz not null default clock_timestamp(),
   primary key (tenant_id, commerce_user_id, role),
   foreign key (tenant_id, commerce_user_id) references app.commerce_users (tenant_id, id) on delete cascade
 );
@@ -109,7 +110,7 @@ create table app.commerce_user_contacts (
   source            text not null check (source in ('RETEN', 'INTEGRATION')),
   is_primary        boolean not null default false,
   is_active         boolean not null default true,
-  created_at        timestamptz not null default now(),
+  created_at        timestamptz not null default clock_timestamp(),
   updated_at        timestamptz not null default now(),
   primary key (tenant_id, id),
   foreign key (tenant_id, commerce_user_id) references app.commerce_users (tenant_id, id) on delete cascade,
@@ -133,7 +134,7 @@ create table app.operators (
   is_placeholder  boolean not null default false,
   is_active       boolean not null default true,
   metadata        jsonb not null default '{}' check (jsonb_typeof(metadata) = 'object'),
-  created_at      timestamptz not null default now(),
+  created_at      timestamptz not null default clock_timestamp(),
   updated_at      timestamptz not null default now(),
   primary key (tenant_id, id)
 );
@@ -153,7 +154,7 @@ create table app.routes (
   external_id  text check (length(external_id) between 1 and 255),
   is_active    boolean not null default true,
   metadata     jsonb not null default '{}' check (jsonb_typeof(metadata) = 'object'),
-  created_at   timestamptz not null default now(),
+  created_at   timestamptz not null default clock_timestamp(),
   updated_at   timestamptz not null default now(),
   primary key (tenant_id, id)
 );
@@ -169,7 +170,7 @@ create table app.route_operators (
   operator_id  uuid not null,
   role         text not null default 'MEMBER' check (role in ('LEAD', 'MEMBER')),
   is_active    boolean not null default true,
-  created_at   timestamptz not null default now(),
+  created_at   timestamptz not null default clock_timestamp(),
   updated_at   timestamptz not null default now(),
   primary key (tenant_id, route_id, operator_id),
   foreign key (tenant_id, route_id) references app.routes (tenant_id, id) on delete cascade,

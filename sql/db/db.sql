@@ -22,4 +22,4 @@ select exists (select 1 from pg_catalog.pg_database where datname = :name);
 
 -- name: tenant_xact_lock(tenant_id, name)!
 -- A transaction-scoped lock on one named job of one tenant (e.g. its commerce syncs run one at a time).
-select pg_advisory_xact_lock(hashtextextended(:name || ':' || :tenant_id::text, 0));
+select pg_advisory_xact_lock(hashtextextended(:name::text || ':' || (:tenant_id::uuid)::text, 0));
