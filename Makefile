@@ -8,7 +8,7 @@ RUN := $(UV) run --no-sync
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: run test lint migrate fmt clean
+.PHONY: run test lint migrate fmt bench clean
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ lint: $(VENV)/.synced ## ruff and hadolint
 
 migrate: $(VENV)/.synced
 	$(RUN) reten migrate
+
+bench: $(VENV)/.synced ## print benchmark figures (fresh database in the embedded cluster)
+	$(RUN) reten bench sync --items 1000
 
 fmt: $(VENV)/.synced
 	$(RUN) ruff format app tests

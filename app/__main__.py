@@ -1,4 +1,5 @@
-"""The ``reten`` command: run, migrate, admin create (dispatcher and loadtest arrive with their issues)."""
+"""The ``reten`` command: run, migrate, admin create, bench (dispatcher and loadtest arrive with their
+issues)."""
 
 from __future__ import annotations
 
@@ -154,6 +155,12 @@ def cmd_admin_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from app import bench
+
+    return bench.main(args.what, args.items)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="reten", description="Reten API service")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -171,6 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--email", required=True)
     create.add_argument("--password", required=True)
     create.set_defaults(func=cmd_admin_create)
+    bench = sub.add_parser(
+        "bench", help="print benchmark figures (on a fresh reten_bench database in the embedded cluster)"
+    )
+    bench.add_argument("what", choices=["sync"], help="sync: POST /api/commerces/sync")
+    bench.add_argument("--items", type=int, default=1000, help="items per sync call (max 1000)")
+    bench.set_defaults(func=cmd_bench)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

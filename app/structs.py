@@ -149,7 +149,7 @@ class PageMeta(Output, kw_only=True):
     limit: int
     total: int | msgspec.UnsetType = msgspec.UNSET
     total_pages: int | msgspec.UnsetType = msgspec.UNSET
-    next_cursor: str | None | msgspec.UnsetType = msgspec.UNSET
+    next_cursor: str | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class Page(Output, Generic[T]):
