@@ -19,7 +19,7 @@ import msgspec
 from litestar import Litestar, Request
 
 from app.config import PROJECT_ROOT, Settings
-from app.errors import AppError, ServiceUnavailable
+from app.errors import AppError, NotFound, ServiceUnavailable
 from app.structs import Page, Pagination
 
 T = TypeVar("T")
@@ -29,6 +29,7 @@ __all__ = (
     "Connection",
     "begin_statement",
     "db_lifespan",
+    "fetch_one",
     "json_param",
     "leave_identity_role",
     "migrate",
@@ -114,6 +115,16 @@ async def paginate(
     if page.keyset:
         return page.wrap_keyset(items, [(r["created_at"], r["id"]) for r in found])
     return page.wrap(items, await count(conn, **params))
+
+
+async def fetch_one(
+    query: Callable[..., Awaitable[Any]], what: str, conn: asyncpg.Connection, **params: Any
+) -> Any:
+    """The one row ``query`` returns, or 404 "<what> not found" (another tenant's row is simply absent)."""
+    row = await query(conn, **params)
+    if row is None:
+        raise NotFound.of(what)
+    return row
 
 
 async def tenant_lock(conn: asyncpg.Connection, tenant_id: uuid.UUID, name: str) -> None:

@@ -37,6 +37,7 @@ __all__ = (
     "iso_ms",
     "join_name",
     "like_pattern",
+    "merge_patch",
     "present",
     "provide_pagination",
     "split_name",
@@ -70,6 +71,21 @@ def from_row(struct: type[S], row: Mapping[str, Any], **overrides: Any) -> S:
 def present(struct: msgspec.Struct) -> dict[str, Any]:
     """The fields a PATCH body actually sent (fields left ``UNSET`` are absent)."""
     return {k: v for k, v in msgspec.structs.asdict(struct).items() if v is not msgspec.UNSET}
+
+
+def merge_patch(
+    current: Mapping[str, Any], changes: Mapping[str, Any], fields: Iterable[str]
+) -> dict[str, Any]:
+    """A row's editable ``fields`` after a PATCH: sent values win, the rest are kept; ``metadata`` is merged
+    (shallow) into the stored object and returned as JSON text for a jsonb parameter."""
+    out: dict[str, Any] = {}
+    for name in fields:
+        if name == "metadata":
+            merged = {**decode_metadata(current["metadata"]), **changes.get("metadata", {})}
+            out[name] = msgspec.json.encode(merged).decode()
+        else:
+            out[name] = changes[name] if name in changes else current[name]
+    return out
 
 
 def split_name(name: str) -> tuple[str, str]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from typing import Any
 
 from app.commerces.schemas import Address, Commerce, CommerceDetail, Contact, Person, RoleOut
-from app.db import Connection, json_param, paginate, queries
-from app.errors import NotFound
+from app.db import Connection, fetch_one, json_param, paginate, queries
 from app.structs import Page, Pagination, decode_metadata, from_row, join_name
 
 __all__ = (
@@ -63,10 +63,7 @@ async def get_commerce(
     conn: Connection, tenant_id: uuid.UUID, commerce_id: uuid.UUID, *, lock: bool = False
 ) -> Any:
     query = queries.commerces.lock_commerce if lock else queries.commerces.get_commerce
-    row = await query(conn, tenant_id=tenant_id, id=commerce_id)
-    if row is None:
-        raise NotFound.of("Commerce")
-    return row
+    return await fetch_one(query, "Commerce", conn, tenant_id=tenant_id, id=commerce_id)
 
 
 async def commerce_detail(conn: Connection, tenant_id: uuid.UUID, commerce_id: uuid.UUID) -> CommerceDetail:
@@ -88,34 +85,39 @@ async def commerce_detail(conn: Connection, tenant_id: uuid.UUID, commerce_id: u
     )
 
 
+async def _grouped(rows: AsyncIterator[Any], key: str) -> dict[uuid.UUID, list[Any]]:
+    out: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    async for r in rows:
+        out[r[key]].append(r)
+    return out
+
+
 async def addresses_by_commerce(
     conn: Connection, tenant_id: uuid.UUID, commerce_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, list[Any]]:
-    out: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    if commerce_ids:
-        async for r in queries.commerces.addresses_of(conn, tenant_id=tenant_id, commerce_ids=commerce_ids):
-            out[r["commerce_id"]].append(r)
-    return out
+    if not commerce_ids:
+        return defaultdict(list)
+    rows = queries.commerces.addresses_of(conn, tenant_id=tenant_id, commerce_ids=commerce_ids)
+    return await _grouped(rows, "commerce_id")
 
 
 async def people_by_commerce(
     conn: Connection, tenant_id: uuid.UUID, commerce_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, list[Any]]:
-    out: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    if commerce_ids:
-        async for r in queries.commerces.people_of(conn, tenant_id=tenant_id, commerce_ids=commerce_ids):
-            out[r["commerce_id"]].append(r)
-    return out
+    """People with their roles (``roles`` column), grouped by commerce."""
+    if not commerce_ids:
+        return defaultdict(list)
+    rows = queries.commerces.people_of(conn, tenant_id=tenant_id, commerce_ids=commerce_ids)
+    return await _grouped(rows, "commerce_id")
 
 
 async def contacts_by_person(
     conn: Connection, tenant_id: uuid.UUID, person_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, list[Any]]:
-    out: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    if person_ids:
-        async for r in queries.commerces.contacts_of(conn, tenant_id=tenant_id, person_ids=person_ids):
-            out[r["commerce_user_id"]].append(r)
-    return out
+    if not person_ids:
+        return defaultdict(list)
+    rows = queries.commerces.contacts_of(conn, tenant_id=tenant_id, person_ids=person_ids)
+    return await _grouped(rows, "commerce_user_id")
 
 
 async def write(conn: Connection, tenant_id: uuid.UUID, query: str, rows: list[dict[str, Any]]) -> list[Any]:

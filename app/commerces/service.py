@@ -26,9 +26,9 @@ from app.commerces.schemas import (
     PersonUpdate,
     contact_problem,
 )
-from app.db import Connection, queries
+from app.db import Connection, fetch_one, queries
 from app.errors import BadRequest, Conflict, NotFound
-from app.structs import SyncResult, decode_metadata, present, split_name
+from app.structs import SyncResult, merge_patch, present, split_name
 
 __all__ = (
     "add_address",
@@ -73,12 +73,9 @@ async def update(
     conn: Connection, tenant_id: uuid.UUID, commerce_id: uuid.UUID, data: CommerceUpdate
 ) -> Commerce:
     row = await repo.get_commerce(conn, tenant_id, commerce_id, lock=True)
-    changes = present(data)
-    metadata = {**decode_metadata(row["metadata"]), **changes.pop("metadata", {})}
-    merged = {k: changes.get(k, row[k]) for k in ("name", "global_external_id", "tax_id", "is_active")}
-    updated = await queries.commerces.update_commerce(
-        conn, tenant_id=tenant_id, id=commerce_id, metadata=msgspec.json.encode(metadata).decode(), **merged
-    )
+    fields = ("name", "global_external_id", "tax_id", "is_active", "metadata")
+    merged = merge_patch(row, present(data), fields)
+    updated = await queries.commerces.update_commerce(conn, tenant_id=tenant_id, id=commerce_id, **merged)
     return repo.to_commerce(updated)
 
 
@@ -110,12 +107,10 @@ async def add_address(
 async def _address(
     conn: Connection, tenant_id: uuid.UUID, commerce_id: uuid.UUID, address_id: uuid.UUID
 ) -> Any:
-    row = await queries.commerces.get_address(
-        conn, tenant_id=tenant_id, commerce_id=commerce_id, id=address_id
+    query = queries.commerces.get_address
+    return await fetch_one(
+        query, "Address", conn, tenant_id=tenant_id, commerce_id=commerce_id, id=address_id
     )
-    if row is None:
-        raise NotFound.of("Address")
-    return row
 
 
 async def update_address(
@@ -148,10 +143,10 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
 async def _person(
     conn: Connection, tenant_id: uuid.UUID, commerce_id: uuid.UUID, person_id: uuid.UUID
 ) -> Any:
-    row = await queries.commerces.get_person(conn, tenant_id=tenant_id, commerce_id=commerce_id, id=person_id)
-    if row is None:
-        raise NotFound.of("Commerce user")
-    return row
+    query = queries.commerces.get_person
+    return await fetch_one(
+        query, "Commerce user", conn, tenant_id=tenant_id, commerce_id=commerce_id, id=person_id
+    )
 
 
 async def _person_out(
@@ -263,10 +258,8 @@ async def add_contact(
 async def _contact(
     conn: Connection, tenant_id: uuid.UUID, person_id: uuid.UUID, contact_id: uuid.UUID
 ) -> Any:
-    row = await queries.commerces.get_contact(conn, tenant_id=tenant_id, person_id=person_id, id=contact_id)
-    if row is None:
-        raise NotFound.of("Contact")
-    return row
+    query = queries.commerces.get_contact
+    return await fetch_one(query, "Contact", conn, tenant_id=tenant_id, person_id=person_id, id=contact_id)
 
 
 async def update_contact(

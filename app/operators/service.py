@@ -7,8 +7,8 @@ from typing import Any
 
 import msgspec
 
-from app.db import Connection, json_param, paginate, queries, tenant_lock
-from app.errors import BadRequest, Conflict, NotFound
+from app.db import Connection, fetch_one, json_param, paginate, queries, tenant_lock
+from app.errors import BadRequest, Conflict
 from app.operators.schemas import Operator, OperatorCreate, OperatorSync, OperatorUpdate
 from app.structs import (
     Page,
@@ -18,6 +18,7 @@ from app.structs import (
     first_duplicate,
     from_row,
     join_name,
+    merge_patch,
     present,
     split_name,
 )
@@ -50,10 +51,7 @@ async def list_operators(
 
 async def _row(conn: Connection, tenant_id: uuid.UUID, operator_id: uuid.UUID, *, lock: bool = False) -> Any:
     query = queries.operators.lock_operator if lock else queries.operators.get_operator
-    row = await query(conn, tenant_id=tenant_id, id=operator_id)
-    if row is None:
-        raise NotFound.of("Operator")
-    return row
+    return await fetch_one(query, "Operator", conn, tenant_id=tenant_id, id=operator_id)
 
 
 async def get(conn: Connection, tenant_id: uuid.UUID, operator_id: uuid.UUID) -> Operator:
@@ -84,15 +82,11 @@ async def update(
 ) -> Operator:
     current = await _row(conn, tenant_id, operator_id, lock=True)
     changes = present(data)
-    metadata = {**decode_metadata(current["metadata"]), **changes.pop("metadata", {})}
     if "name" in changes:
         changes["first_name"], changes["last_name"] = split_name(changes.pop("name"))
-    merged = {
-        k: changes.get(k, current[k]) for k in ("first_name", "last_name", "email", "phone", "is_active")
-    }
-    row = await queries.operators.update_operator(
-        conn, tenant_id=tenant_id, id=operator_id, metadata=msgspec.json.encode(metadata).decode(), **merged
-    )
+    fields = ("first_name", "last_name", "email", "phone", "is_active", "metadata")
+    merged = merge_patch(current, changes, fields)
+    row = await queries.operators.update_operator(conn, tenant_id=tenant_id, id=operator_id, **merged)
     if not row["is_active"]:
         await queries.operators.deactivate_links(conn, tenant_id=tenant_id, operator_id=operator_id)
     return to_operator(row)

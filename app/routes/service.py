@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from app.db import Connection, json_param, paginate, queries
+from app.db import Connection, fetch_one, json_param, paginate, queries
 from app.errors import BadRequest, NotFound
 from app.routes.schemas import (
     Route,
@@ -15,7 +15,7 @@ from app.routes.schemas import (
     RouteOperatorLink,
     RouteUpdate,
 )
-from app.structs import Page, Pagination, decode_metadata, from_row, join_name, present
+from app.structs import Page, Pagination, decode_metadata, from_row, join_name, merge_patch, present
 
 __all__ = ("assign", "create", "get", "list_links", "list_routes", "unassign", "update")
 
@@ -40,10 +40,7 @@ async def list_routes(
 
 async def _row(conn: Connection, tenant_id: uuid.UUID, route_id: uuid.UUID, *, lock: bool = False) -> Any:
     query = queries.routes.lock_route if lock else queries.routes.get_route
-    row = await query(conn, tenant_id=tenant_id, id=route_id)
-    if row is None:
-        raise NotFound.of("Route")
-    return row
+    return await fetch_one(query, "Route", conn, tenant_id=tenant_id, id=route_id)
 
 
 async def get(conn: Connection, tenant_id: uuid.UUID, route_id: uuid.UUID) -> Route:
@@ -66,12 +63,9 @@ async def create(conn: Connection, tenant_id: uuid.UUID, data: RouteCreate) -> R
 
 async def update(conn: Connection, tenant_id: uuid.UUID, route_id: uuid.UUID, data: RouteUpdate) -> Route:
     current = await _row(conn, tenant_id, route_id, lock=True)
-    changes = present(data)
-    metadata = {**decode_metadata(current["metadata"]), **changes.pop("metadata", {})}
-    merged = {k: changes.get(k, current[k]) for k in ("name", "code", "external_id", "is_active")}
-    row = await queries.routes.update_route(
-        conn, tenant_id=tenant_id, id=route_id, metadata=json_param(metadata), **merged
-    )
+    fields = ("name", "code", "external_id", "is_active", "metadata")
+    merged = merge_patch(current, present(data), fields)
+    row = await queries.routes.update_route(conn, tenant_id=tenant_id, id=route_id, **merged)
     return to_route(row)
 
 
