@@ -133,11 +133,15 @@ async def tenant_lock(conn: asyncpg.Connection, tenant_id: uuid.UUID, name: str)
     await queries.db.tenant_xact_lock(conn, tenant_id=tenant_id, name=name)
 
 
-async def provide_db(request: Request[Any, Any, Any]) -> AsyncIterator[asyncpg.Connection]:
+async def provide_db(request: Request[Any, Any, Any], principal: Any) -> AsyncIterator[asyncpg.Connection]:
     """The request's connection: acquire (bounded wait) -> begin (read only for GET) + tenant context ->
-    yield -> commit, or roll back on any exception (unless the error asks to keep its writes)."""
+    yield -> commit, or roll back on any exception (unless the error asks to keep its writes).
+
+    It takes ``principal`` (a dependency) so that Litestar resolves it in a later batch than the
+    dependencies without sub-dependencies, which include every input-validating one (pagination, cursor):
+    when one of those fails, Litestar never cleans up generators of the same or earlier batches, and the
+    connection would stay checked out with its transaction open until garbage collection."""
     pool: asyncpg.Pool = request.app.state.pool
-    principal = request.scope.get("user")
     tenant_id = getattr(principal, "tenant_id", None)
     identity = request.route_handler.opt.get("db_role") == "identity"
     try:

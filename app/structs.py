@@ -123,7 +123,7 @@ def first_duplicate(values: Iterable[Any]) -> int | None:
     return None
 
 
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=r"\S")]  # not blank
 Text255 = Annotated[str, msgspec.Meta(max_length=255)]
 ExternalId = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
 Metadata = Annotated[dict[str, Any], msgspec.Meta(description="Arbitrary JSON object")]

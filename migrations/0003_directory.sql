@@ -1,7 +1,8 @@
 -- Directory: commerces (with their addresses, people, roles and contacts), operators, routes and the
 -- route <-> operator links. Every table is a tenant table: tenant_id leads every key, RLS is forced,
 -- and every reference is a composite (tenant_id, id) foreign key, so no row can point into another tenant.
--- created_at defaults to clock_timestamp(), so rows written by one bulk statement list in the order sent.
+-- created_at (and updated_at) default to clock_timestamp(), so rows written by one bulk statement list in
+-- the order sent.
 
 -- Trigram indexes serve the `search` filters (ILIKE '%term%'). pg_trgm is a trusted extension; it lives in
 -- its own schema so nothing in `app` or `public` changes.
@@ -26,7 +27,7 @@ create table app.commerces (
   is_placeholder      boolean not null default false,
   metadata            jsonb not null default '{}' check (jsonb_typeof(metadata) = 'object'),
   created_at          timestamptz not null default clock_timestamp(),
-  updated_at          timestamptz not null default now(),
+  updated_at          timestamptz not null default clock_timestamp(),
   primary key (tenant_id, id)
 );
 create unique index commerces_external_id_key on app.commerces (tenant_id, external_id);
@@ -58,7 +59,7 @@ create table app.commerce_addresses (
   is_primary         boolean not null default false,
   is_active          boolean not null default true,
   created_at         timestamptz not null default clock_timestamp(),
-  updated_at         timestamptz not null default now(),
+  updated_at         timestamptz not null default clock_timestamp(),
   primary key (tenant_id, id),
   foreign key (tenant_id, commerce_id) references app.commerces (tenant_id, id) on delete cascade,
   check (not (is_primary and not is_active))
@@ -81,7 +82,7 @@ create table app.commerce_users (
   source       text check (source in ('RETEN', 'INTEGRATION')),
   is_active    boolean not null default true,
   created_at   timestamptz not null default clock_timestamp(),
-  updated_at   timestamptz not null default now(),
+  updated_at   timestamptz not null default clock_timestamp(),
   primary key (tenant_id, id),
   foreign key (tenant_id, commerce_id) references app.commerces (tenant_id, id) on delete cascade
 );
@@ -111,7 +112,7 @@ create table app.commerce_user_contacts (
   is_primary        boolean not null default false,
   is_active         boolean not null default true,
   created_at        timestamptz not null default clock_timestamp(),
-  updated_at        timestamptz not null default now(),
+  updated_at        timestamptz not null default clock_timestamp(),
   primary key (tenant_id, id),
   foreign key (tenant_id, commerce_user_id) references app.commerce_users (tenant_id, id) on delete cascade,
   check (not (is_primary and not is_active))
@@ -135,7 +136,7 @@ create table app.operators (
   is_active       boolean not null default true,
   metadata        jsonb not null default '{}' check (jsonb_typeof(metadata) = 'object'),
   created_at      timestamptz not null default clock_timestamp(),
-  updated_at      timestamptz not null default now(),
+  updated_at      timestamptz not null default clock_timestamp(),
   primary key (tenant_id, id)
 );
 create unique index operators_email_key on app.operators (tenant_id, lower(email)) where email is not null;
@@ -155,7 +156,7 @@ create table app.routes (
   is_active    boolean not null default true,
   metadata     jsonb not null default '{}' check (jsonb_typeof(metadata) = 'object'),
   created_at   timestamptz not null default clock_timestamp(),
-  updated_at   timestamptz not null default now(),
+  updated_at   timestamptz not null default clock_timestamp(),
   primary key (tenant_id, id)
 );
 create unique index routes_code_key on app.routes (tenant_id, code) where code is not null;
@@ -171,7 +172,7 @@ create table app.route_operators (
   role         text not null default 'MEMBER' check (role in ('LEAD', 'MEMBER')),
   is_active    boolean not null default true,
   created_at   timestamptz not null default clock_timestamp(),
-  updated_at   timestamptz not null default now(),
+  updated_at   timestamptz not null default clock_timestamp(),
   primary key (tenant_id, route_id, operator_id),
   foreign key (tenant_id, route_id) references app.routes (tenant_id, id) on delete cascade,
   foreign key (tenant_id, operator_id) references app.operators (tenant_id, id) on delete cascade

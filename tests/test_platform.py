@@ -195,3 +195,15 @@ async def test_access_log_line_and_log_requests_switch(
                 await c.get("/api/auth/me", headers={"x-request-id": "log-test"})
         lines = [r for r in caplog.records if r.name == "reten.access"]
         assert len(lines) == expected, (enabled, lines)
+
+
+async def test_a_rejected_query_parameter_leaves_no_connection_checked_out(
+    client: AsyncTestClient[Litestar], app: Litestar, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Dependencies that validate input (pagination, cursor) resolve before the connection is acquired:
+    a 400 from them must not leave a connection (and its open transaction) behind."""
+    pool = app.state.pool
+    for query in ("per_page=101", "page=0", "cursor=garbage!"):
+        assert_error(await client.get(f"/api/operators?{query}", headers=world.admin_a.headers()), 400)
+        assert pool.get_idle_size() == pool.get_size(), query
+    assert "active transaction" not in caplog.text

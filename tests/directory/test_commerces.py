@@ -246,6 +246,7 @@ async def test_create_validation_and_permissions(client: Client, world: World) -
     headers = world.admin_a.headers()
     for bad in (
         {"name": "no external id"},
+        item("v-1", name="   "),
         {**item("v-1"), "tenant_id": str(world.tenant_b)},
         {**item("v-1"), "metadata": []},
         item("v-1", addresses=[{"latitude": 91}]),
