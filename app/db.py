@@ -15,12 +15,11 @@ from typing import Any, TypeVar
 
 import aiosql
 import asyncpg
-import msgspec
 from litestar import Litestar, Request
 
 from app.config import PROJECT_ROOT, Settings
 from app.errors import AppError, NotFound, ServiceUnavailable
-from app.structs import Page, Pagination
+from app.structs import Page, Pagination, json_param
 
 T = TypeVar("T")
 
@@ -49,7 +48,6 @@ queries: Any = aiosql.from_path(SQL_DIR, "asyncpg")
 Connection = asyncpg.Connection
 IDENTITY_ROLE = "reten_identity"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_JSON = msgspec.json.Encoder()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -82,11 +80,6 @@ async def leave_identity_role(conn: asyncpg.Connection) -> None:
     """Back to the service role for the rest of the transaction (after identity work, before seeding
     tenant tables, which reten_identity has no grants on)."""
     await conn.execute("reset role")
-
-
-def json_param(value: Any) -> str:
-    """A value as a json/jsonb bind parameter (the codec passes text through, see _init_connection)."""
-    return _JSON.encode(value).decode()
 
 
 async def paginate(

@@ -36,6 +36,7 @@ __all__ = (
     "from_row",
     "iso_ms",
     "join_name",
+    "json_param",
     "like_pattern",
     "merge_patch",
     "present",
@@ -82,7 +83,7 @@ def merge_patch(
     for name in fields:
         if name == "metadata":
             merged = {**decode_metadata(current["metadata"]), **changes.get("metadata", {})}
-            out[name] = msgspec.json.encode(merged).decode()
+            out[name] = json_param(merged)
         else:
             out[name] = changes[name] if name in changes else current[name]
     return out
@@ -104,6 +105,14 @@ def like_pattern(term: str | None) -> str | None:
         return None
     escaped = term.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+_JSON = msgspec.json.Encoder()
+
+
+def json_param(value: Any) -> str:
+    """A value as a json/jsonb bind parameter (the codec passes text through, see db._init_connection)."""
+    return _JSON.encode(value).decode()
 
 
 def decode_metadata(value: str | None) -> dict[str, Any]:

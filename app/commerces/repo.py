@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from app.commerces.schemas import Address, Commerce, CommerceDetail, Contact, Person, RoleOut
@@ -120,19 +120,14 @@ async def contacts_by_person(
     return await _grouped(rows, "commerce_user_id")
 
 
-async def write(conn: Connection, tenant_id: uuid.UUID, query: str, rows: list[dict[str, Any]]) -> list[Any]:
-    """Run one bulk statement (``insert_addresses``, ``update_people``, ...) over ``rows``; nothing to do
-    for an empty list. Returns the rows the statement returns, if any."""
+async def write(
+    conn: Connection,
+    tenant_id: uuid.UUID,
+    query: Callable[..., AsyncIterator[Any]],
+    rows: list[dict[str, Any]],
+) -> list[Any]:
+    """Run one bulk statement (``queries.commerces.insert_addresses``, ...) over ``rows``, given as one JSON
+    array; nothing to do for an empty list. Returns the rows the statement returns."""
     if not rows:
         return []
-    method = getattr(queries.commerces, query)
-    result = method(conn, tenant_id=tenant_id, rows=json_param(rows))
-    if hasattr(result, "__aiter__"):
-        return [r async for r in result]
-    await result
-    return []
-
-
-async def clear_primaries(conn: Connection, tenant_id: uuid.UUID, query: str, ids: list[uuid.UUID]) -> None:
-    if ids:
-        await getattr(queries.commerces, query)(conn, tenant_id=tenant_id, ids=ids)
+    return [r async for r in query(conn, tenant_id=tenant_id, rows=json_param(rows))]

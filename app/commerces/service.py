@@ -56,17 +56,15 @@ async def create(conn: Connection, tenant_id: uuid.UUID, item: CommerceCreate) -
     await sync.lock(conn, tenant_id)
     if await queries.commerces.active_commerce_id(conn, tenant_id=tenant_id, external_id=item.external_id):
         raise Conflict("external_id already exists")
-    await sync.apply(conn, tenant_id, [item], batch=False)
-    commerce_id = await queries.commerces.active_commerce_id(
-        conn, tenant_id=tenant_id, external_id=item.external_id
-    )
-    return await repo.commerce_detail(conn, tenant_id, commerce_id)
+    _, ids = await sync.apply(conn, tenant_id, [item], batch=False)
+    return await repo.commerce_detail(conn, tenant_id, ids[item.external_id])
 
 
 async def run_sync(conn: Connection, tenant_id: uuid.UUID, body: CommerceSync) -> SyncResult:
     sync.check_items(body.items)
     await sync.lock(conn, tenant_id)
-    return await sync.apply(conn, tenant_id, body.items)
+    result, _ = await sync.apply(conn, tenant_id, body.items)
+    return result
 
 
 async def update(
@@ -85,22 +83,14 @@ async def deactivate(conn: Connection, tenant_id: uuid.UUID, commerce_id: uuid.U
 
 
 # ---- addresses --------------------------------------------------------------------------------------
-async def _primaries_except(
-    conn: Connection, tenant_id: uuid.UUID, commerce_id: uuid.UUID, keep: uuid.UUID
-) -> None:
-    current = await repo.addresses_by_commerce(conn, tenant_id, [commerce_id])
-    stale = [a["id"] for a in current[commerce_id] if a["is_primary"] and a["id"] != keep]
-    await repo.clear_primaries(conn, tenant_id, "clear_address_primaries", stale)
-
-
 async def add_address(
     conn: Connection, tenant_id: uuid.UUID, commerce_id: uuid.UUID, data: AddressCreate
 ) -> Address:
     await repo.get_commerce(conn, tenant_id, commerce_id)
     row = {"id": uuid.uuid4(), "commerce_id": commerce_id, **msgspec.structs.asdict(data)}
     if data.is_primary:
-        await _primaries_except(conn, tenant_id, commerce_id, row["id"])
-    (created,) = await repo.write(conn, tenant_id, "insert_addresses", [row])
+        await _clear_address_primaries(conn, tenant_id, commerce_id, row["id"])
+    (created,) = await repo.write(conn, tenant_id, queries.commerces.insert_addresses, [row])
     return repo.to_address(created)
 
 
@@ -123,8 +113,8 @@ async def update_address(
     if row["is_primary"] and not row["is_active"]:
         raise BadRequest.field("is_primary", "an inactive address cannot be primary")
     if row["is_primary"]:
-        await _primaries_except(conn, tenant_id, commerce_id, address_id)
-    (updated,) = await repo.write(conn, tenant_id, "update_addresses", [_jsonable(row)])
+        await _clear_address_primaries(conn, tenant_id, commerce_id, address_id)
+    (updated,) = await repo.write(conn, tenant_id, queries.commerces.update_addresses, [_jsonable(row)])
     return repo.to_address(updated)
 
 
@@ -132,6 +122,13 @@ async def remove_address(
     conn: Connection, tenant_id: uuid.UUID, commerce_id: uuid.UUID, address_id: uuid.UUID
 ) -> None:
     await update_address(conn, tenant_id, commerce_id, address_id, AddressUpdate(is_active=False))
+
+
+async def _clear_address_primaries(
+    conn: Connection, tenant_id: uuid.UUID, commerce_id: uuid.UUID, keep: uuid.UUID
+) -> None:
+    rows = [{"commerce_id": commerce_id, "id": keep}]
+    await repo.write(conn, tenant_id, queries.commerces.clear_address_primaries, rows)
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
@@ -171,9 +168,9 @@ async def add_person(
         "last_name": last,
         "source": data.source,
     }
-    await repo.write(conn, tenant_id, "insert_people", [row])
+    await repo.write(conn, tenant_id, queries.commerces.insert_people, [row])
     roles = [{"commerce_user_id": person_id, "role": r} for r in sorted(set(data.roles))]
-    await repo.write(conn, tenant_id, "add_roles", roles)
+    await repo.write(conn, tenant_id, queries.commerces.add_roles, roles)
     return await _person_out(conn, tenant_id, commerce_id, person_id)
 
 
@@ -185,8 +182,8 @@ async def update_person(
     if "name" in changes:
         changes["first_name"], changes["last_name"] = split_name(changes.pop("name"))
     fields = ("external_id", "first_name", "last_name", "source", "is_active")
-    row = {"id": person_id, **{k: changes.get(k, current[k]) for k in fields}}
-    await repo.write(conn, tenant_id, "update_people", [row])
+    row = {"id": person_id, **merge_patch(current, changes, fields)}
+    await repo.write(conn, tenant_id, queries.commerces.update_people, [row])
     return await _person_out(conn, tenant_id, commerce_id, person_id)
 
 
@@ -200,7 +197,9 @@ async def add_role(
     conn: Connection, tenant_id: uuid.UUID, commerce_id: uuid.UUID, person_id: uuid.UUID, role: str
 ) -> Person:
     await _person(conn, tenant_id, commerce_id, person_id)
-    await repo.write(conn, tenant_id, "add_roles", [{"commerce_user_id": person_id, "role": role}])
+    await repo.write(
+        conn, tenant_id, queries.commerces.add_roles, [{"commerce_user_id": person_id, "role": role}]
+    )
     return await _person_out(conn, tenant_id, commerce_id, person_id)
 
 
@@ -209,7 +208,7 @@ async def remove_role(
 ) -> None:
     await _person(conn, tenant_id, commerce_id, person_id)
     removed = await repo.write(
-        conn, tenant_id, "remove_roles", [{"commerce_user_id": person_id, "role": role.upper()}]
+        conn, tenant_id, queries.commerces.remove_roles, [{"commerce_user_id": person_id, "role": role}]
     )
     if not removed:
         raise NotFound("Role not held by this commerce user")
@@ -222,16 +221,11 @@ def _check_contact(contact_type: str, value: str) -> None:
         raise BadRequest.field("value", problem)
 
 
-async def _primary_contacts_except(
+async def _clear_contact_primaries(
     conn: Connection, tenant_id: uuid.UUID, person_id: uuid.UUID, contact_type: str, keep: uuid.UUID
 ) -> None:
-    current = await repo.contacts_by_person(conn, tenant_id, [person_id])
-    stale = [
-        c["id"]
-        for c in current[person_id]
-        if c["is_primary"] and c["contact_type"] == contact_type and c["id"] != keep
-    ]
-    await repo.clear_primaries(conn, tenant_id, "clear_contact_primaries", stale)
+    rows = [{"commerce_user_id": person_id, "contact_type": contact_type, "id": keep}]
+    await repo.write(conn, tenant_id, queries.commerces.clear_contact_primaries, rows)
 
 
 async def add_contact(
@@ -247,10 +241,13 @@ async def add_contact(
         raise Conflict("contact already exists")
     row_id = existing["id"] if existing is not None else uuid.uuid4()
     if data.is_primary:
-        await _primary_contacts_except(conn, tenant_id, person_id, data.contact_type, row_id)
+        await _clear_contact_primaries(conn, tenant_id, person_id, data.contact_type, row_id)
     row = {"id": row_id, "commerce_user_id": person_id, "is_active": True, **msgspec.structs.asdict(data)}
     (written,) = await repo.write(
-        conn, tenant_id, "update_contacts" if existing else "insert_contacts", [row]
+        conn,
+        tenant_id,
+        queries.commerces.update_contacts if existing else queries.commerces.insert_contacts,
+        [row],
     )
     return repo.to_contact(written)
 
@@ -279,8 +276,8 @@ async def update_contact(
     if row["is_primary"] and not row["is_active"]:
         raise BadRequest.field("is_primary", "an inactive contact cannot be primary")
     if row["is_primary"]:
-        await _primary_contacts_except(conn, tenant_id, person_id, row["contact_type"], contact_id)
-    (written,) = await repo.write(conn, tenant_id, "update_contacts", [row])
+        await _clear_contact_primaries(conn, tenant_id, person_id, row["contact_type"], contact_id)
+    (written,) = await repo.write(conn, tenant_id, queries.commerces.update_contacts, [row])
     return repo.to_contact(written)
 
 

@@ -87,29 +87,33 @@ def check_items(items: list[CommerceCreate]) -> None:
 @dataclass
 class Plan:
     touched: set[uuid.UUID] = field(default_factory=set)  # commerces with any change
-    address_clear: list[uuid.UUID] = field(default_factory=list)
+    address_clear: list[dict[str, Any]] = field(default_factory=list)  # {commerce_id, id kept primary}
     address_update: list[dict[str, Any]] = field(default_factory=list)
     address_insert: list[dict[str, Any]] = field(default_factory=list)
     person_update: list[dict[str, Any]] = field(default_factory=list)
     person_insert: list[dict[str, Any]] = field(default_factory=list)
     role_remove: list[dict[str, Any]] = field(default_factory=list)
     role_add: list[dict[str, Any]] = field(default_factory=list)
-    contact_clear: list[uuid.UUID] = field(default_factory=list)
+    contact_clear: list[dict[str, Any]] = field(default_factory=list)  # {commerce_user_id, contact_type, id}
     contact_update: list[dict[str, Any]] = field(default_factory=list)
     contact_insert: list[dict[str, Any]] = field(default_factory=list)
 
     async def execute(self, conn: Connection, tenant_id: uuid.UUID) -> None:
         # Primaries are cleared before any row becomes primary: the one-primary indexes are immediate.
-        await repo.clear_primaries(conn, tenant_id, "clear_address_primaries", self.address_clear)
-        await repo.write(conn, tenant_id, "update_addresses", self.address_update)
-        await repo.write(conn, tenant_id, "insert_addresses", self.address_insert)
-        await repo.write(conn, tenant_id, "update_people", self.person_update)
-        await repo.write(conn, tenant_id, "insert_people", self.person_insert)
-        await repo.write(conn, tenant_id, "remove_roles", self.role_remove)
-        await repo.write(conn, tenant_id, "add_roles", self.role_add)
-        await repo.clear_primaries(conn, tenant_id, "clear_contact_primaries", self.contact_clear)
-        await repo.write(conn, tenant_id, "update_contacts", self.contact_update)
-        await repo.write(conn, tenant_id, "insert_contacts", self.contact_insert)
+        q = queries.commerces
+        for query, rows in (
+            (q.clear_address_primaries, self.address_clear),
+            (q.update_addresses, self.address_update),
+            (q.insert_addresses, self.address_insert),
+            (q.update_people, self.person_update),
+            (q.insert_people, self.person_insert),
+            (q.remove_roles, self.role_remove),
+            (q.add_roles, self.role_add),
+            (q.clear_contact_primaries, self.contact_clear),
+            (q.update_contacts, self.contact_update),
+            (q.insert_contacts, self.contact_insert),
+        ):
+            await repo.write(conn, tenant_id, query, rows)
 
 
 def _changed(row: Any, values: dict[str, Any]) -> bool:
@@ -164,9 +168,8 @@ def plan_addresses(
                 plan.touched.add(commerce_id)
         if address.is_primary:
             primary_id = row_id
-    if primary_id is not None:
-        stale = [a["id"] for a in current if a["is_primary"] and a["id"] != primary_id]
-        plan.address_clear.extend(stale)
+    if primary_id is not None and any(a["is_primary"] and a["id"] != primary_id for a in current):
+        plan.address_clear.append({"commerce_id": commerce_id, "id": primary_id})
 
 
 def plan_people(
@@ -256,9 +259,9 @@ def plan_contacts(
         if contact.is_primary:
             primary[contact.contact_type] = row_id
     plan.contact_clear.extend(
-        c["id"]
-        for c in current
-        if c["is_primary"] and c["contact_type"] in primary and c["id"] != primary[c["contact_type"]]
+        {"commerce_user_id": person_id, "contact_type": kind, "id": keep}
+        for kind, keep in primary.items()
+        if any(c["is_primary"] and c["contact_type"] == kind and c["id"] != keep for c in current)
     )
 
 
@@ -270,26 +273,20 @@ async def lock(conn: Connection, tenant_id: uuid.UUID) -> None:
 
 async def apply(
     conn: Connection, tenant_id: uuid.UUID, items: list[CommerceCreate], *, batch: bool = True
-) -> SyncResult:
-    """Upsert validated ``items`` (the caller holds ``lock``). ``batch`` names item indexes in errors."""
-    taken = [
-        r
-        async for r in queries.commerces.tax_id_taken(
-            conn,
-            tenant_id=tenant_id,
-            items=json_param(
-                [
-                    {"ord": i, "external_id": it.external_id, "tax_id": it.tax_id}
-                    for i, it in enumerate(items)
-                    if it.tax_id
-                ]
-            ),
-        )
+) -> tuple[SyncResult, dict[str, uuid.UUID]]:
+    """Upsert validated ``items`` (the caller holds ``lock``); returns the counts and each external_id's
+    commerce id. ``batch`` names item indexes in errors."""
+    taxed = [
+        {"ord": i, "external_id": it.external_id, "tax_id": it.tax_id}
+        for i, it in enumerate(items)
+        if it.tax_id
     ]
-    if taken:
-        raise Conflict(
-            f"items[{taken[0]['ord']}].tax_id: tax_id already exists" if batch else "tax_id already exists"
-        )
+    if taxed:
+        query = queries.commerces.tax_id_taken
+        taken = [r async for r in query(conn, tenant_id=tenant_id, items=json_param(taxed))]
+        if taken:
+            where = f"items[{taken[0]['ord']}].tax_id: " if batch else ""
+            raise Conflict(f"{where}tax_id already exists")
     rows = [
         r
         async for r in queries.commerces.upsert_commerces(
@@ -333,4 +330,5 @@ async def apply(
         if person.contacts:
             plan_contacts(plan, commerce_id, person_id, person.contacts, contacts.get(person_id, []))
     await plan.execute(conn, tenant_id)
-    return SyncResult(created=len(created), updated=len(plan.touched - created), total=len(items))
+    result = SyncResult(created=len(created), updated=len(plan.touched - created), total=len(items))
+    return result, ids

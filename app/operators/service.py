@@ -5,8 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import msgspec
-
 from app.db import Connection, fetch_one, json_param, paginate, queries, tenant_lock
 from app.errors import BadRequest, Conflict
 from app.operators.schemas import Operator, OperatorCreate, OperatorSync, OperatorUpdate
@@ -70,7 +68,7 @@ async def create(conn: Connection, tenant_id: uuid.UUID, data: OperatorCreate) -
         phone=data.phone,
         external_id=data.external_id,
         is_placeholder=data.is_placeholder,
-        metadata=msgspec.json.encode(data.metadata).decode(),
+        metadata=json_param(data.metadata),
     )
     if row is None:
         raise Conflict("type and external_id already exist")
@@ -112,11 +110,11 @@ async def run_sync(conn: Connection, tenant_id: uuid.UUID, body: OperatorSync) -
         for n, i in enumerate(items)
         if i.email
     ]
-    taken = [
-        r async for r in queries.operators.email_taken(conn, tenant_id=tenant_id, items=json_param(emails))
-    ]
-    if taken:
-        raise Conflict(f"items[{taken[0]['ord']}].email: email already exists")
+    if emails:
+        query = queries.operators.email_taken
+        taken = [r async for r in query(conn, tenant_id=tenant_id, items=json_param(emails))]
+        if taken:
+            raise Conflict(f"items[{taken[0]['ord']}].email: email already exists")
     rows = []
     for item in items:
         first, last = split_name(item.name)

@@ -16,10 +16,13 @@ select id, commerce_id, source, source_ref, address_alias, street, street_number
  where tenant_id = :tenant_id and commerce_id = :commerce_id and id = :id
    for update;
 
--- name: clear_address_primaries(tenant_id, ids)!
--- Un-primary these addresses (before another address of the same commerce becomes primary).
-update app.commerce_addresses set is_primary = false, updated_at = now()
- where tenant_id = :tenant_id and id = any(:ids::uuid[]) and is_primary;
+-- name: clear_address_primaries(tenant_id, rows)
+-- Before an address becomes primary: un-primary every other address of its commerce. Rows are
+-- {commerce_id, id}, `id` being the address that keeps (or is about to get) the primary flag.
+update app.commerce_addresses a set is_primary = false, updated_at = now()
+  from jsonb_populate_recordset(null::app.commerce_addresses, :rows::jsonb) r
+ where a.tenant_id = :tenant_id and a.commerce_id = r.commerce_id and a.is_primary and a.id <> r.id
+returning a.id;
 
 -- name: insert_addresses(tenant_id, rows)
 -- Insert addresses given as a JSON array of rows (ids made by the caller).

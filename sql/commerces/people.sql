@@ -20,26 +20,29 @@ select u.id, u.commerce_id, u.external_id, u.first_name, u.last_name, u.source, 
  where u.tenant_id = :tenant_id and u.commerce_id = :commerce_id and u.id = :id
    for update of u;
 
--- name: insert_people(tenant_id, rows)!
+-- name: insert_people(tenant_id, rows)
 -- Insert people given as a JSON array of rows (ids made by the caller).
 insert into app.commerce_users (tenant_id, id, commerce_id, external_id, first_name, last_name, source)
 select :tenant_id, r.id, r.commerce_id, r.external_id, r.first_name, r.last_name, r.source
-  from jsonb_populate_recordset(null::app.commerce_users, :rows::jsonb) r;
+  from jsonb_populate_recordset(null::app.commerce_users, :rows::jsonb) r
+returning id;
 
--- name: update_people(tenant_id, rows)!
+-- name: update_people(tenant_id, rows)
 -- Overwrite the editable fields of people given as a JSON array of whole rows.
 update app.commerce_users u
    set external_id = r.external_id, first_name = r.first_name, last_name = r.last_name, source = r.source,
        is_active = r.is_active, updated_at = now()
   from jsonb_populate_recordset(null::app.commerce_users, :rows::jsonb) r
- where u.tenant_id = :tenant_id and u.id = r.id;
+ where u.tenant_id = :tenant_id and u.id = r.id
+returning u.id;
 
--- name: add_roles(tenant_id, rows)!
--- Give roles ({commerce_user_id, role} rows); roles already held are left alone.
+-- name: add_roles(tenant_id, rows)
+-- Give roles ({commerce_user_id, role} rows); roles already held are left alone. Returns the new ones.
 insert into app.commerce_user_roles (tenant_id, commerce_user_id, role)
 select :tenant_id, r.commerce_user_id, r.role
   from jsonb_populate_recordset(null::app.commerce_user_roles, :rows::jsonb) r
-on conflict do nothing;
+on conflict do nothing
+returning commerce_user_id, role;
 
 -- name: remove_roles(tenant_id, rows)
 -- Take roles away ({commerce_user_id, role} rows); returns what was removed.
@@ -70,10 +73,14 @@ select id, commerce_user_id, contact_type, value, source, is_primary, is_active,
    and value = :value
    for update;
 
--- name: clear_contact_primaries(tenant_id, ids)!
--- Un-primary these contacts (before another contact of the same person and type becomes primary).
-update app.commerce_user_contacts set is_primary = false, updated_at = now()
- where tenant_id = :tenant_id and id = any(:ids::uuid[]) and is_primary;
+-- name: clear_contact_primaries(tenant_id, rows)
+-- Before a contact becomes primary: un-primary the person's other contacts of that type. Rows are
+-- {commerce_user_id, contact_type, id}, `id` being the contact that keeps (or gets) the primary flag.
+update app.commerce_user_contacts c set is_primary = false, updated_at = now()
+  from jsonb_populate_recordset(null::app.commerce_user_contacts, :rows::jsonb) r
+ where c.tenant_id = :tenant_id and c.commerce_user_id = r.commerce_user_id
+   and c.contact_type = r.contact_type and c.is_primary and c.id <> r.id
+returning c.id;
 
 -- name: insert_contacts(tenant_id, rows)
 -- Insert contacts given as a JSON array of rows (ids made by the caller).
