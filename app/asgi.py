@@ -13,6 +13,8 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
+from app.activities.controller import ActivityController
+from app.activity_config.controller import ActivityConfigController
 from app.api_keys.controller import ApiKeyController
 from app.auth.controller import AuthController
 from app.auth.guards import API_KEY, BEARER
@@ -25,6 +27,7 @@ from app.errors import handle_exception
 from app.health import health, ready
 from app.logs import RequestLogMiddleware, configure_logging
 from app.operators.controller import OperatorController
+from app.results.controller import ResultController
 from app.routes.controller import RouteController
 from app.state import Services
 from app.tenants.controller import TenantController
@@ -74,6 +77,9 @@ def create_app(settings: Settings) -> Litestar:
             CommerceController,
             OperatorController,
             RouteController,
+            ActivityController,
+            ResultController,
+            ActivityConfigController,
         ],
         lifespan=[db_lifespan],
         dependencies={

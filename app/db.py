@@ -88,16 +88,18 @@ async def paginate(
     rows: Callable[..., AsyncIterator[Any]],
     count: Callable[..., Awaitable[int]],
     convert: Callable[[Any], T],
+    *,
+    sort: str = "created_at",
     **params: Any,
 ) -> Page[T]:
-    """One page of a list query ordered by (created_at, id): by offset with a count, or after the keyset
-    cursor without one. ``rows`` takes ``after_created_at, after_id, limit, offset`` besides ``params``."""
+    """One page of a list query ordered by (``sort``, id): by offset with a count, or after the keyset
+    cursor without one. ``rows`` takes ``after_<sort>, after_id, limit, offset`` besides ``params``."""
     after = page.after or (None, None)
     found = [
         r
         async for r in rows(
             conn,
-            after_created_at=after[0],
+            **{f"after_{sort}": after[0]},
             after_id=after[1],
             limit=page.fetch if page.keyset else page.limit,
             offset=0 if page.keyset else page.offset,
@@ -106,7 +108,7 @@ async def paginate(
     ]
     items = [convert(r) for r in found]
     if page.keyset:
-        return page.wrap_keyset(items, [(r["created_at"], r["id"]) for r in found])
+        return page.wrap_keyset(items, [(r[sort], r["id"]) for r in found])
     return page.wrap(items, await count(conn, **params))
 
 

@@ -81,7 +81,7 @@ async def app_pool(cluster: ClusterDsns) -> AsyncIterator[asyncpg.Pool]:
 
 
 # Global catalogue tables seeded by migrations survive the per-test truncation.
-KEEP_TABLES: frozenset[str] = frozenset()
+KEEP_TABLES: frozenset[str] = frozenset({"attribute_keys"})
 
 
 @pytest.fixture(autouse=True)

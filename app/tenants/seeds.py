@@ -1,18 +1,19 @@
 """Tenant defaults, seeded by POST /api/tenant/setup in the same transaction, as the service role with
-the new tenant's context set. Later issues register their seeders here (CONTRACT.md §3: the task result
-types of the docs example and one ON_CREATION target-resolution config) once their tables exist."""
+the new tenant's context set (CONTRACT.md §3: the task result types of the docs example and one
+ON_CREATION target-resolution config)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
 
+from app.activity_config.service import seed_defaults
 from app.db import Connection
 
 __all__ = ("SEEDERS", "seed_tenant")
 
 Seeder = Callable[[Connection, uuid.UUID], Awaitable[None]]
-SEEDERS: list[Seeder] = []
+SEEDERS: list[Seeder] = [seed_defaults]
 
 
 async def seed_tenant(conn: Connection, tenant_id: uuid.UUID) -> None:

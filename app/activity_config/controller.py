@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import uuid
+
+from litestar import Controller, delete, get, patch, post
+
+from app.activity_config import service
+from app.activity_config.schemas import (
+    AttributeKey,
+    AttributePolicy,
+    AttributePolicyUpsert,
+    ResultType,
+    ResultTypeCreate,
+    ResultTypeUpdate,
+    TargetConfig,
+    TargetConfigCreate,
+    TargetConfigUpdate,
+)
+from app.auth.guards import access
+from app.db import Connection
+
+__all__ = ("ActivityConfigController",)
+
+_RESULT_TYPES = "Addition (CONTRACT.md §6): the codes `task_result.result` takes."
+
+
+class ActivityConfigController(Controller):
+    path = "/api/activity-config"
+    tags = ["Activity configuration"]
+
+    @get(
+        "/attribute-keys",
+        operation_id="ListAttributeKeys",
+        summary="The global catalogue of attribute keys",
+        **access("VIEW_ACTIVITIES", doc="Read-only; seeded when the service's migrations run."),
+    )
+    async def attribute_keys(self, db: Connection) -> list[AttributeKey]:
+        return await service.attribute_keys(db)
+
+    @get(
+        "/attribute-policies",
+        operation_id="ListAttributePolicies",
+        summary="The tenant's attribute policies",
+        **access(
+            "VIEW_ACTIVITIES",
+            doc="Items carry both `strategy` and `resolutionStrategy` (the two revisions of the page).",
+        ),
+    )
+    async def attribute_policies(self, db: Connection, tenant: uuid.UUID) -> list[AttributePolicy]:
+        return await service.policies(db, tenant)
+
+    @post(
+        "/attribute-policies",
+        operation_id="UpsertAttributePolicy",
+        summary="Create or update the policy of one attribute key",
+        status_code=200,
+        **access(
+            "MANAGE_ACTIVITY_CONFIG",
+            doc="Upsert by attribute key. Either body revision: `{attributeKeyId, strategy, resolverType}` "
+            "or `{attribute_key_id, resolution_strategy, resolver_type}`. A `CLIENT_HOOK` resolver needs "
+            "`hook_url` (addition, https). A key without a policy resolves `UPFRONT` by `INTERNAL_SERVICE`. "
+            "Unknown attribute key -> 404.",
+        ),
+    )
+    async def upsert_attribute_policy(
+        self, db: Connection, tenant: uuid.UUID, data: AttributePolicyUpsert
+    ) -> AttributePolicy:
+        return await service.upsert_policy(db, tenant, data)
+
+    @delete(
+        "/attribute-policies/{policy_id:uuid}",
+        operation_id="DeleteAttributePolicy",
+        summary="Remove an attribute policy",
+        **access(
+            "MANAGE_ACTIVITY_CONFIG", doc="Addition. The key then resolves UPFRONT by INTERNAL_SERVICE."
+        ),
+    )
+    async def delete_attribute_policy(self, db: Connection, tenant: uuid.UUID, policy_id: uuid.UUID) -> None:
+        await service.delete_policy(db, tenant, policy_id)
+
+    @get(
+        "/target-resolution",
+        operation_id="ListTargetResolutionConfigs",
+        summary="The tenant's target-resolution configs",
+        **access(
+            "VIEW_ACTIVITIES",
+            doc="Active configs first, by priority (lower first); the first active one is used.",
+        ),
+    )
+    async def target_configs(self, db: Connection, tenant: uuid.UUID) -> list[TargetConfig]:
+        return await service.target_configs(db, tenant)
+
+    @post(
+        "/target-resolution",
+        operation_id="CreateTargetResolutionConfig",
+        summary="Create a target-resolution config",
+        **access(
+            "MANAGE_ACTIVITY_CONFIG",
+            doc="`priority` must be unique among active configs (409). Criteria: `{type, config, "
+            "priority}`; `ROLE_MATCH` needs `config.role`.",
+        ),
+    )
+    async def create_target_config(
+        self, db: Connection, tenant: uuid.UUID, data: TargetConfigCreate
+    ) -> TargetConfig:
+        return await service.create_target_config(db, tenant, data)
+
+    @patch(
+        "/target-resolution/{config_id:uuid}",
+        operation_id="UpdateTargetResolutionConfig",
+        summary="Update a target-resolution config",
+        **access(
+            "MANAGE_ACTIVITY_CONFIG", doc="All fields optional; `criteria`, when sent, replaces them all."
+        ),
+    )
+    async def update_target_config(
+        self, db: Connection, tenant: uuid.UUID, config_id: uuid.UUID, data: TargetConfigUpdate
+    ) -> TargetConfig:
+        return await service.update_target_config(db, tenant, config_id, data)
+
+    @delete(
+        "/target-resolution/{config_id:uuid}",
+        operation_id="DeleteTargetResolutionConfig",
+        summary="Deactivate a target-resolution config",
+        **access("MANAGE_ACTIVITY_CONFIG", doc="Soft delete (`isActive=false`)."),
+    )
+    async def delete_target_config(self, db: Connection, tenant: uuid.UUID, config_id: uuid.UUID) -> None:
+        await service.update_target_config(db, tenant, config_id, TargetConfigUpdate(is_active=False))
+
+    @get(
+        "/task-result-types",
+        operation_id="ListTaskResultTypes",
+        summary="The tenant's task result types",
+        **access("VIEW_ACTIVITIES", doc=f"{_RESULT_TYPES} Inactive types are listed with `isActive=false`."),
+    )
+    async def result_types(self, db: Connection, tenant: uuid.UUID) -> list[ResultType]:
+        return await service.result_types(db, tenant)
+
+    @post(
+        "/task-result-types",
+        operation_id="CreateTaskResultType",
+        summary="Create a task result type",
+        **access(
+            "MANAGE_ACTIVITY_CONFIG",
+            doc=f"{_RESULT_TYPES} `code` unique per tenant (409); a deactivated type with the same code is "
+            "reactivated with the new values.",
+        ),
+    )
+    async def create_result_type(
+        self, db: Connection, tenant: uuid.UUID, data: ResultTypeCreate
+    ) -> ResultType:
+        return await service.create_result_type(db, tenant, data)
+
+    @patch(
+        "/task-result-types/{type_id:uuid}",
+        operation_id="UpdateTaskResultType",
+        summary="Update a task result type",
+        **access("MANAGE_ACTIVITY_CONFIG", doc=f"{_RESULT_TYPES} `code` cannot change."),
+    )
+    async def update_result_type(
+        self, db: Connection, tenant: uuid.UUID, type_id: uuid.UUID, data: ResultTypeUpdate
+    ) -> ResultType:
+        return await service.update_result_type(db, tenant, type_id, data)
+
+    @delete(
+        "/task-result-types/{type_id:uuid}",
+        operation_id="DeleteTaskResultType",
+        summary="Deactivate a task result type",
+        **access(
+            "MANAGE_ACTIVITY_CONFIG", doc=f"{_RESULT_TYPES} Soft delete; stored results keep their code."
+        ),
+    )
+    async def delete_result_type(self, db: Connection, tenant: uuid.UUID, type_id: uuid.UUID) -> None:
+        await service.update_result_type(db, tenant, type_id, ResultTypeUpdate(is_active=False))
