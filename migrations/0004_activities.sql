@@ -103,9 +103,11 @@ create table app.activities (
   created_at                timestamptz not null default clock_timestamp(),
   updated_at                timestamptz not null default clock_timestamp(),
   primary key (tenant_id, id),
-  foreign key (tenant_id, commerce_id) references app.commerces (tenant_id, id),
-  foreign key (tenant_id, route_id) references app.routes (tenant_id, id),
-  foreign key (tenant_id, operator_id) references app.operators (tenant_id, id)
+  -- Commerces, routes and operators are soft-deleted by the API; a hard delete (operations only) takes
+  -- the commerce's activities with it and unlinks a route or operator.
+  foreign key (tenant_id, commerce_id) references app.commerces (tenant_id, id) on delete cascade,
+  foreign key (tenant_id, route_id) references app.routes (tenant_id, id) on delete set null (route_id),
+  foreign key (tenant_id, operator_id) references app.operators (tenant_id, id) on delete set null (operator_id)
 );
 -- Idempotency (CONTRACT.md §5): the create is INSERT ... ON CONFLICT DO NOTHING against this index.
 create unique index activities_idempotency_key on app.activities (tenant_id, idempotency_key);
@@ -156,7 +158,7 @@ create table app.activity_target_users (
   updated_at           timestamptz not null default clock_timestamp(),
   primary key (tenant_id, id),
   foreign key (tenant_id, activity_id) references app.activities (tenant_id, id) on delete cascade,
-  foreign key (tenant_id, commerce_user_id) references app.commerce_users (tenant_id, id),
+  foreign key (tenant_id, commerce_user_id) references app.commerce_users (tenant_id, id) on delete cascade,
   check ((resolution_status in ('RESOLVED', 'LOCKED')) = (commerce_user_id is not null))
 );
 create index activity_target_users_activity_idx on app.activity_target_users (tenant_id, activity_id);
@@ -208,7 +210,7 @@ create table app.activity_results (
   updated_at            timestamptz not null default clock_timestamp(),
   primary key (tenant_id, id),
   foreign key (tenant_id, activity_id) references app.activities (tenant_id, id) on delete cascade,
-  foreign key (tenant_id, commerce_id) references app.commerces (tenant_id, id),
+  foreign key (tenant_id, commerce_id) references app.commerces (tenant_id, id) on delete cascade,
   check ((source = 'STANDALONE') = (activity_id is null))
 );
 -- One stored result per activity: a PENDING result is replaced by the next, a terminal one only by

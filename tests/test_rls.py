@@ -8,6 +8,7 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -27,6 +28,15 @@ TENANT_TABLES = (
     "operators",
     "routes",
     "route_operators",
+    "task_result_types",
+    "target_resolution_configs",
+    "target_resolution_criteria",
+    "attribute_policies",
+    "activities",
+    "activity_status_events",
+    "activity_target_users",
+    "activity_attributes",
+    "activity_results",
 )
 RLS_VIOLATION = "row-level security"
 
@@ -79,6 +89,47 @@ def new_row(table: str, seed: Seed, tenant: uuid.UUID) -> dict[str, Any]:
         "operators": {"type": "SALESMAN", "first_name": "Probe"},
         "routes": {"name": "Probe"},
         "route_operators": {"route_id": d["route"], "operator_id": d["spare_operator"]},
+        "task_result_types": {"code": probe[:60], "label": "Probe"},
+        "target_resolution_configs": {"resolution_strategy": "MANUAL", "is_active": False},
+        "target_resolution_criteria": {"config_id": d["config"], "criteria_type": "ROLE_MATCH"},
+        "attribute_policies": {
+            "attribute_key_id": d["promotions_key"],
+            "strategy": "UPFRONT",
+            "resolver_type": "INTERNAL_SERVICE",
+        },
+        "activities": {
+            "type": "MESSAGE",
+            "channel": "SMS",
+            "status": "READY",
+            "reason": "probe",
+            "idempotency_key": probe,
+            "scheduled_at": datetime.now(UTC),
+            "commerce_id": d["commerce"],
+        },
+        "activity_status_events": {
+            "activity_id": d["activity"],
+            "event_type": "CREATED",
+            "to_status": "READY",
+        },
+        "activity_target_users": {
+            "activity_id": d["activity"],
+            "resolution_status": "PENDING",
+            "resolution_strategy": "MANUAL",
+        },
+        "activity_attributes": {
+            "activity_id": d["activity"],
+            "attribute_key_id": d["promotions_key"],
+            "strategy": "UPFRONT",
+            "resolver_type": "INTERNAL_SERVICE",
+            "resolution_status": "PENDING",
+        },
+        "activity_results": {
+            "commerce_id": d["commerce"],
+            "source": "STANDALONE",
+            "status": "PENDING",
+            "occurred_at": datetime.now(UTC),
+            "result": "probe",
+        },
     }
     if table not in rows:
         raise AssertionError(f"no row factory for {table}")
@@ -114,7 +165,62 @@ async def seed_directory(conn: asyncpg.Connection, tenant: uuid.UUID) -> dict[st
     await conn.execute(
         "insert into app.route_operators (route_id, operator_id) values ($1, $2)", d["route"], d["operator"]
     )
+    await seed_activities(conn, d)
     return d
+
+
+async def seed_activities(conn: asyncpg.Connection, d: dict[str, uuid.UUID]) -> None:
+    """One row in every activity table (an activity with its event, target, attribute and result)."""
+    d["activity"], d["config"] = uuid.uuid4(), uuid.uuid4()
+    d["commerce_info_key"], d["promotions_key"] = [
+        r["id"] for r in await conn.fetch("select id from app.attribute_keys order by key")
+    ]
+    await conn.execute("insert into app.task_result_types (code, label) values ('DONE', 'Done')")
+    await conn.execute(
+        "insert into app.target_resolution_configs (id, resolution_strategy) values ($1, 'ON_CREATION')",
+        d["config"],
+    )
+    await conn.execute(
+        "insert into app.target_resolution_criteria (config_id, criteria_type) values ($1, 'ROLE_MATCH')",
+        d["config"],
+    )
+    await conn.execute(
+        "insert into app.attribute_policies (attribute_key_id, strategy, resolver_type)"
+        " values ($1, 'UPFRONT', 'INTERNAL_SERVICE')",
+        d["commerce_info_key"],
+    )
+    await conn.execute(
+        "insert into app.activities (id, type, channel, status, reason, idempotency_key, scheduled_at,"
+        " commerce_id, route_id, operator_id) values ($1, 'TASK', 'SALESMAN', 'COMPLETED', 'r', 'k-1', now(),"
+        " $2, $3, $4)",
+        d["activity"],
+        d["commerce"],
+        d["route"],
+        d["operator"],
+    )
+    await conn.execute(
+        "insert into app.activity_status_events (activity_id, event_type, to_status)"
+        " values ($1, 'CREATED', 'READY')",
+        d["activity"],
+    )
+    await conn.execute(
+        "insert into app.activity_target_users (activity_id, commerce_user_id, resolution_status,"
+        " resolution_strategy, lock_reason) values ($1, $2, 'LOCKED', 'ON_CREATION', 'CRITERIA_MATCH')",
+        d["activity"],
+        d["person"],
+    )
+    await conn.execute(
+        "insert into app.activity_attributes (activity_id, attribute_key_id, strategy, resolver_type, value,"
+        " resolution_status) values ($1, $2, 'UPFRONT', 'INTERNAL_SERVICE', '{}', 'RESOLVED')",
+        d["activity"],
+        d["commerce_info_key"],
+    )
+    await conn.execute(
+        "insert into app.activity_results (activity_id, commerce_id, source, status, occurred_at, result)"
+        " values ($1, $2, 'RETEN_ACTIVITY', 'COMPLETED', now(), 'DONE')",
+        d["activity"],
+        d["commerce"],
+    )
 
 
 def insert_sql(table: str, columns: list[str]) -> str:
@@ -204,8 +310,7 @@ async def test_update_and_delete_of_other_tenant_affect_nothing(
     async with conn.transaction():
         await set_tenant(conn, seed.tenant_a)
         updated = await conn.fetch(
-            f"update app.{table} set created_at = created_at - interval '1 day'"
-            " where tenant_id = $1 returning tenant_id",
+            f"update app.{table} set tenant_id = tenant_id where tenant_id = $1 returning tenant_id",
             seed.tenant_b,
         )
         assert updated == []
@@ -262,7 +367,7 @@ async def test_no_context_sees_nothing_and_writes_nothing(
     async with conn.transaction():
         assert await conn.fetchval("select app.current_tenant_id()") is None
         assert await conn.fetchval(f"select count(*) from app.{table}") == 0
-        assert await conn.fetch(f"update app.{table} set created_at = now() returning tenant_id") == []
+        assert await conn.fetch(f"update app.{table} set tenant_id = tenant_id returning tenant_id") == []
         assert await conn.fetch(f"delete from app.{table} returning tenant_id") == []
     # Outside an explicit transaction too (autocommit statement).
     assert await conn.fetchval(f"select count(*) from app.{table}") == 0

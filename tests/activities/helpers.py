@@ -56,7 +56,12 @@ async def route_with_operator(client: Client, actor: Actor, code: str = "R1") ->
         client, actor, "POST", "/api/operators", 201, json={"type": "SALESMAN", "name": f"Op {code}"}
     )
     await ok(
-        client, actor, "POST", f"/api/routes/{route['id']}/operators", 201, json={"operatorId": operator["id"]}
+        client,
+        actor,
+        "POST",
+        f"/api/routes/{route['id']}/operators",
+        201,
+        json={"operatorId": operator["id"]},
     )
     return route["id"], operator["id"]
 
@@ -81,7 +86,11 @@ async def create_task(
     client: Client, actor: Actor, commerce_id: str, route_id: str, operator_id: str, **fields: Any
 ) -> dict[str, Any]:
     body = activity_body(
-        commerce_id, channel="SALESMAN", assigned_route_id=route_id, assigned_operator_id=operator_id, **fields
+        commerce_id,
+        channel="SALESMAN",
+        assigned_route_id=route_id,
+        assigned_operator_id=operator_id,
+        **fields,
     )
     body.pop("type")
     return await ok(client, actor, "POST", "/api/activities/tasks", 201, json=body)
@@ -89,7 +98,9 @@ async def create_task(
 
 def result_body(activity: dict[str, Any] | None, status: str = "COMPLETED", **fields: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "commerce_external_id": activity["commerceAssignment"]["commerce"]["externalId"] if activity else "store-001",
+        "commerce_external_id": activity["commerceAssignment"]["commerce"]["externalId"]
+        if activity
+        else "store-001",
         "occurred_at": "2031-01-16T14:30:00.000Z",
         "status": status,
         "task_result": {"result": "SALE_COMPLETED", "comment": "Order placed", "contact_type": "OUTBOUND"},

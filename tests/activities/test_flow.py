@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conftest import World
+
 from activities.helpers import (
     Client,
     commerce,
@@ -43,7 +44,9 @@ async def test_task_is_created_resolved_and_completed_by_a_result(client: Client
     result = await ok(client, actor, "POST", "/api/activity-results/tasks", 201, json=result_body(task))
     assert result["source"] == "RETEN_ACTIVITY" and result["taskResult"]["result"] == "SALE_COMPLETED"
     assert (await ok(client, actor, "GET", f"/api/activities/{task['id']}"))["status"] == "COMPLETED"
-    assert [(e["eventType"], e["fromStatus"], e["toStatus"]) for e in await events(client, actor, task["id"])] == [
+    assert [
+        (e["eventType"], e["fromStatus"], e["toStatus"]) for e in await events(client, actor, task["id"])
+    ] == [
         ("CREATED", None, "READY"),
         ("RESULT_RECEIVED", "READY", "COMPLETED"),
     ]
@@ -60,7 +63,11 @@ async def test_unresolved_then_retry_after_fixing_the_commerce(client: Client, w
     assert again["status"] == "UNRESOLVED"
     await ok(client, actor, "PATCH", f"/api/commerces/{store['id']}", json={"metadata": {"promotions": []}})
     await ok(
-        client, actor, "POST", f"/api/commerces/{store['id']}/users/{person(store, 'p0')}/roles", 201,
+        client,
+        actor,
+        "POST",
+        f"/api/commerces/{store['id']}/users/{person(store, 'p0')}/roles",
+        201,
         json={"role": "OWNER"},
     )
     fixed = await ok(client, actor, "PATCH", f"/api/activities/{activity['id']}/retry-resolution")
