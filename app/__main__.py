@@ -158,7 +158,7 @@ def cmd_admin_create(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from app import bench
 
-    return bench.main(args.what, args.items)
+    return bench.main(args.what, args.items, args.concurrency, args.duration, args.workers)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,8 +181,15 @@ def main(argv: list[str] | None = None) -> int:
     bench = sub.add_parser(
         "bench", help="print benchmark figures (on a fresh reten_bench database in the embedded cluster)"
     )
-    bench.add_argument("what", choices=["sync"], help="sync: POST /api/commerces/sync")
+    bench.add_argument(
+        "what",
+        choices=["sync", "activities"],
+        help="sync: POST /api/commerces/sync; activities: task creates and result submits next to pgbench",
+    )
     bench.add_argument("--items", type=int, default=1000, help="items per sync call (max 1000)")
+    bench.add_argument("--concurrency", type=int, default=32, help="activities: concurrent clients")
+    bench.add_argument("--duration", type=float, default=10, help="activities: seconds per measured phase")
+    bench.add_argument("--workers", type=int, default=2, help="activities: uvicorn workers of the service")
     bench.set_defaults(func=cmd_bench)
     args = parser.parse_args(argv)
     return int(args.func(args))

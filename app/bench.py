@@ -177,11 +177,7 @@ async def run_sync_bench(settings: Any, items_count: int) -> list[tuple[str, flo
     return results
 
 
-def print_sync_report(results: list[tuple[str, float]], items_count: int, pg_version: str) -> None:
-    print(
-        f"machine: {platform.machine()} {os.cpu_count()} cores, {platform.python_implementation()} "
-        f"{platform.python_version()}, PostgreSQL {pg_version}"
-    )
+def print_sync_report(results: list[tuple[str, float]], items_count: int) -> None:
     print(f"commerce sync, {items_count} items x (2 addresses + 2 users + 1 contact), one HTTP call each")
     floor = results[-1][1]
     print(f"{'run':<92} {'seconds':>8} {'items/s':>9} {'floor/run':>9}")
@@ -199,7 +195,7 @@ async def _pg_version(dsn: str) -> str:
         await conn.close()
 
 
-def main(what: str, items_count: int) -> int:
+def main(what: str, items_count: int, concurrency: int = 32, duration_s: float = 10, workers: int = 2) -> int:
     """Run on a freshly created ``reten_bench`` database in the embedded cluster (DATABASE_URL is not
     used: a benchmark must not write into a real database)."""
     from pathlib import Path
@@ -218,8 +214,16 @@ def main(what: str, items_count: int) -> int:
         jwt_secret=base.jwt_secret or development_secrets(data_dir)["jwt_secret"],
         log_requests=False,
     )
+    print(
+        f"machine: {platform.machine()} {os.cpu_count()} cores, {platform.python_implementation()} "
+        f"{platform.python_version()}, PostgreSQL {asyncio.run(_pg_version(dsns.app))}"
+    )
     if what == "sync":
         results = asyncio.run(run_sync_bench(settings, items_count))
-        print_sync_report(results, items_count, asyncio.run(_pg_version(dsns.app)))
+        print_sync_report(results, items_count)
+    else:
+        from app import bench_activities
+
+        bench_activities.run(settings, concurrency, duration_s, workers)
     del server
     return 0

@@ -116,6 +116,10 @@ create unique index activities_idempotency_key on app.activities (tenant_id, ide
 create index activities_scheduled_idx on app.activities (tenant_id, scheduled_at, id);
 create index activities_status_scheduled_idx on app.activities (tenant_id, status, scheduled_at, id);
 create index activities_commerce_scheduled_idx on app.activities (tenant_id, commerce_id, scheduled_at, id);
+-- LAST_CONTACTED_* target criteria: the latest completed activity of a commerce (on a channel) is the
+-- first entry here, however many activities the commerce has.
+create index activities_completed_idx on app.activities (tenant_id, commerce_id, updated_at desc, id desc)
+  include (channel) where status = 'COMPLETED';
 -- Result matching by the provider's id (not unique: two providers may reuse an id; the newest wins).
 create index activities_provider_activity_idx on app.activities (tenant_id, provider_activity_id)
   where provider_activity_id is not null;

@@ -1,7 +1,7 @@
 -- name: resolution_context(tenant_id, commerce_id, channel, keys)^
 -- Everything target and attribute resolution need, in one round trip: the commerce (name, ids, metadata,
 -- primary address), its active people with their roles, the target of its latest completed activity on
--- this channel and on any channel, the tenant's active target-resolution config with the lowest priority
+-- this channel and on any channel (index activities_completed_idx: one entry each), the tenant's active target-resolution config with the lowest priority
 -- (criteria included), and the catalogue entry and tenant policy of each requested attribute key.
 select c.id, c.name, c.external_id, c.tax_id, c.is_active, c.metadata,
        (select coalesce(a.formatted_address,
@@ -16,18 +16,21 @@ select c.id, c.name, c.external_id, c.tax_id, c.is_active, c.metadata,
           from app.commerce_users u
          where u.tenant_id = :tenant_id and u.commerce_id = c.id and u.is_active) as people,
        (select t.commerce_user_id
-          from app.activities x
-          join app.activity_target_users t on t.tenant_id = x.tenant_id and t.activity_id = x.id
-         where x.tenant_id = :tenant_id and x.commerce_id = c.id and x.status = 'COMPLETED'
-           and x.channel = :channel and t.commerce_user_id is not null
-         order by x.updated_at desc, x.id desc
+          from (select x.id from app.activities x
+                 where x.tenant_id = :tenant_id and x.commerce_id = c.id and x.status = 'COMPLETED'
+                   and x.channel = :channel
+                 order by x.updated_at desc, x.id desc
+                 limit 1) as latest
+          join app.activity_target_users t on t.tenant_id = :tenant_id and t.activity_id = latest.id
+         where t.commerce_user_id is not null
          limit 1) as last_same_channel,
        (select t.commerce_user_id
-          from app.activities x
-          join app.activity_target_users t on t.tenant_id = x.tenant_id and t.activity_id = x.id
-         where x.tenant_id = :tenant_id and x.commerce_id = c.id and x.status = 'COMPLETED'
-           and t.commerce_user_id is not null
-         order by x.updated_at desc, x.id desc
+          from (select x.id from app.activities x
+                 where x.tenant_id = :tenant_id and x.commerce_id = c.id and x.status = 'COMPLETED'
+                 order by x.updated_at desc, x.id desc
+                 limit 1) as latest
+          join app.activity_target_users t on t.tenant_id = :tenant_id and t.activity_id = latest.id
+         where t.commerce_user_id is not null
          limit 1) as last_any_channel,
        (select json_build_object(
                  'resolution_strategy', g.resolution_strategy,
