@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
+import pytest
 from conftest import World
 
 from activities.helpers import (
@@ -15,6 +19,7 @@ from activities.helpers import (
     result_body,
     route_with_operator,
 )
+from app.errors import NotFound
 
 
 async def test_task_is_created_resolved_and_completed_by_a_result(client: Client, world: World) -> None:
@@ -79,3 +84,64 @@ async def test_unresolved_then_retry_after_fixing_the_commerce(client: Client, w
     assert final["status"] == "CANCELED" and final["cancelReason"] == "dup"
     response = await client.patch(f"/api/activities/{activity['id']}/cancel", headers=actor.headers())
     assert response.status_code == 400, response.text
+
+
+async def dispatch_resolution(app_pool: Any, tenant: Any, activity_id: str) -> bool:
+    """What the dispatcher calls just before sending an activity (its own transaction, as reten_app)."""
+    from app.activities.service import resolve_for_dispatch
+    from app.db import begin_statement
+
+    async with app_pool.acquire() as conn:
+        await conn.execute(begin_statement(readonly=False, tenant_id=tenant))
+        try:
+            ready = await resolve_for_dispatch(conn, tenant, uuid.UUID(activity_id))
+        except BaseException:
+            await conn.execute("rollback")
+            raise
+        await conn.execute("commit")
+        return ready
+
+
+async def test_on_dispatch_resolution_is_left_for_the_dispatcher(
+    client: Client, world: World, app_pool: Any
+) -> None:
+    actor = world.admin_a
+    (config,) = await ok(client, actor, "GET", "/api/activity-config/target-resolution")
+    patch = {"resolution_strategy": "ON_DISPATCH"}
+    await ok(client, actor, "PATCH", f"/api/activity-config/target-resolution/{config['id']}", json=patch)
+    keys = {k["key"]: k["id"] for k in await ok(client, actor, "GET", "/api/activity-config/attribute-keys")}
+    policy = {
+        "attribute_key_id": keys["promotions"],
+        "resolution_strategy": "ON_DISPATCH",
+        "resolver_type": "INTERNAL_SERVICE",
+    }
+    await ok(client, actor, "POST", "/api/activity-config/attribute-policies", json=policy)
+    good = await commerce(client, actor, "s-good", metadata={"promotions": ["p"]})
+    bad = await commerce(client, actor, "s-bad", roles=(("FINANCE",),))
+    ready = await create_activity(client, actor, good["id"], attribute_keys=["promotions"])
+    doomed = await create_activity(client, actor, bad["id"], attribute_keys=["promotions"])
+    for activity in (ready, doomed):
+        assert activity["status"] == "READY"
+        (target,) = await ok(client, actor, "GET", f"/api/activities/{activity['id']}/target-users")
+        assert (target["resolutionStatus"], target["resolutionStrategy"]) == ("PENDING", "ON_DISPATCH")
+        (attribute,) = await ok(client, actor, "GET", f"/api/activities/{activity['id']}/attributes")
+        assert (attribute["resolutionStatus"], attribute["resolverType"]) == ("PENDING", None)
+
+    assert await dispatch_resolution(app_pool, world.tenant_a, ready["id"]) is True
+    (target,) = await ok(client, actor, "GET", f"/api/activities/{ready['id']}/target-users")
+    assert (target["resolutionStatus"], target["lockReason"]) == ("LOCKED", "CRITERIA_MATCH")
+    (attribute,) = await ok(client, actor, "GET", f"/api/activities/{ready['id']}/attributes")
+    assert (attribute["resolutionStatus"], attribute["value"]) == ("RESOLVED", ["p"])
+
+    assert await dispatch_resolution(app_pool, world.tenant_a, doomed["id"]) is False
+    assert (await ok(client, actor, "GET", f"/api/activities/{doomed['id']}"))["status"] == "UNRESOLVED"
+    last = (await events(client, actor, doomed["id"]))[-1]
+    assert (last["eventType"], last["fromStatus"], last["toStatus"]) == (
+        "RESOLUTION_FAILED",
+        "READY",
+        "UNRESOLVED",
+    )
+    assert "promotions" in last["errorMessage"] and "target user" in last["errorMessage"]
+    # Another tenant's activity is simply not there.
+    with pytest.raises(NotFound):
+        await dispatch_resolution(app_pool, world.tenant_b, ready["id"])
