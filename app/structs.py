@@ -41,6 +41,7 @@ __all__ = (
     "merge_patch",
     "present",
     "provide_pagination",
+    "require_offset",
     "split_name",
 )
 
@@ -67,6 +68,16 @@ def from_row(struct: type[S], row: Mapping[str, Any], **overrides: Any) -> S:
     }
     data.update(overrides)
     return struct(**data)
+
+
+def require_offset(**times: datetime | None) -> None:
+    """Query-string times must carry an offset (CONTRACT.md §1): the framework parses them without the
+    ``tz`` rule body Structs have. 400 naming the first one that does not."""
+    from app.errors import BadRequest
+
+    for name, value in times.items():
+        if value is not None and value.tzinfo is None:
+            raise BadRequest.field(name, "needs a UTC offset, e.g. 2025-01-16T09:00:00Z")
 
 
 def present(struct: msgspec.Struct) -> dict[str, Any]:

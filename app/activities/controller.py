@@ -22,7 +22,7 @@ from app.activities.schemas import (
 from app.activities.schemas import ActivityType as Type
 from app.auth.guards import access
 from app.db import Connection
-from app.structs import Page, Pagination, Search, like_pattern, provide_pagination
+from app.structs import Page, Pagination, Search, like_pattern, provide_pagination, require_offset
 
 __all__ = ("ActivityController",)
 
@@ -90,6 +90,7 @@ class ActivityController(Controller):
         scheduled_to: datetime | None = None,
         search: Search | None = None,
     ) -> Page[Activity]:
+        require_offset(scheduled_from=scheduled_from, scheduled_to=scheduled_to)
         return await service.list_activities(
             db,
             tenant,

@@ -18,6 +18,7 @@ __all__ = (
     "ActivityType",
     "AttributeInput",
     "AttributeKeyName",
+    "AwareDatetime",
     "CancelBody",
     "Channel",
     "CodeLabel",

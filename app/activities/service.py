@@ -253,17 +253,17 @@ async def create(conn: Connection, tenant_id: uuid.UUID, data: ActivityCreate | 
     attrs = _attribute_rows(ctx, data, keys)
     machine.check(None, machine.READY, "CREATED")
     events = [{"event_type": "CREATED", "from_status": None, "to_status": machine.READY}]
-    status = machine.READY
+    status, last_error = machine.READY, None
     if failures := _failures([target], attrs, {p.key_id: k for k, p in ctx.policies.items()}):
         machine.check(machine.READY, machine.UNRESOLVED, "RESOLUTION_FAILED")
-        status = machine.UNRESOLVED
+        status, last_error = machine.UNRESOLVED, "; ".join(failures)[:4000]
         events.append(
             {
                 "event_type": "RESOLUTION_FAILED",
                 "from_status": machine.READY,
                 "to_status": status,
                 "error_code": "RESOLUTION_FAILED",
-                "error_message": "; ".join(failures)[:4000],
+                "error_message": last_error,
             }
         )
     row = await queries.activities.insert_activity(
@@ -284,6 +284,7 @@ async def create(conn: Connection, tenant_id: uuid.UUID, data: ActivityCreate | 
         route_id=data.assigned_route_id,
         operator_id=data.assigned_operator_id,
         target_criteria=json_param(criteria) if criteria is not None else None,
+        last_error=last_error,
         targets=json_param([target]),
         attributes=json_param(attrs),
         events=json_param(events),
@@ -458,8 +459,7 @@ async def resolve_manually(
     activity = await lock(conn, tenant_id, activity_id)
     if activity["status"] not in (machine.READY, machine.UNRESOLVED):
         raise BadRequest(f"The activity is {activity['status']}; its target can no longer change")
-    rows = queries.activities.target_users(conn, tenant_id=tenant_id, activity_id=activity_id)
-    target = next((r async for r in rows if r["id"] == target_id), None)
+    target = await _target_user(conn, tenant_id, activity_id, target_id)
     if target is None:
         raise NotFound.of("Target user")
     if target["resolution_status"] not in ("PENDING", "FAILED") or target["locked_at"] is not None:
@@ -481,5 +481,11 @@ async def resolve_manually(
         "error_message": None,
     }
     await queries.activities.update_targets(conn, tenant_id=tenant_id, rows=json_param([row]))
+    return to_target_user(await _target_user(conn, tenant_id, activity_id, target_id))
+
+
+async def _target_user(
+    conn: Connection, tenant_id: uuid.UUID, activity_id: uuid.UUID, target_id: uuid.UUID
+) -> Any:
     rows = queries.activities.target_users(conn, tenant_id=tenant_id, activity_id=activity_id)
-    return to_target_user(next(r async for r in rows if r["id"] == target_id))
+    return next((r for r in [r async for r in rows] if r["id"] == target_id), None)

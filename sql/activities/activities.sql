@@ -63,17 +63,17 @@ select (select r.is_active from app.routes r where r.tenant_id = :tenant_id and 
                 where l.tenant_id = :tenant_id and l.route_id = :route_id and l.operator_id = :operator_id
                   and l.is_active) as assigned;
 
--- name: insert_activity(tenant_id, id, type, channel, status, reason, user_status, score, idempotency_key, scheduled_at, suggested_execution_time, assignment_reason, commerce_id, route_id, operator_id, target_criteria, targets, attributes, events)^
+-- name: insert_activity(tenant_id, id, type, channel, status, reason, user_status, score, idempotency_key, scheduled_at, suggested_execution_time, assignment_reason, commerce_id, route_id, operator_id, target_criteria, last_error, targets, attributes, events)^
 -- Create an activity with its target users, attributes and status events in one statement. The
 -- idempotency key is claimed by ON CONFLICT DO NOTHING: on a repeat (even one still in flight, which
 -- this waits for) nothing at all is written and no row comes back.
 with a as (
   insert into app.activities (tenant_id, id, type, channel, status, reason, user_status, score, idempotency_key,
                               scheduled_at, suggested_execution_time, assignment_reason, commerce_id, route_id,
-                              operator_id, target_criteria)
+                              operator_id, target_criteria, last_error)
   values (:tenant_id, :id, :type, :channel, :status, :reason, :user_status, :score, :idempotency_key,
           :scheduled_at, :suggested_execution_time, :assignment_reason, :commerce_id, :route_id, :operator_id,
-          :target_criteria::jsonb)
+          :target_criteria::jsonb, :last_error)
   on conflict (tenant_id, idempotency_key) do nothing
   returning *
 ), targets as (
