@@ -86,6 +86,10 @@ async def submit(conn: Connection, tenant_id: uuid.UUID, data: ResultSubmit) -> 
     activity = {"id": activity_id, "status": found["activity_status"]}
     if activity_id is not None:
         stored = found["stored_status"]
+        if stored is None and activity["status"] in machine.TERMINAL:
+            # Final without a result in this statement's snapshot: it may have waited for the row lock
+            # of a submit that has committed one since (and then 409 is the answer, not 400).
+            stored = await queries.results.stored_status(conn, tenant_id=tenant_id, activity_id=activity_id)
         if stored is not None and stored != "PENDING" and not data.hard_override:
             raise Conflict(
                 "The activity already has a registered result; send hard_override: true to replace it",

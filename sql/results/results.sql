@@ -35,9 +35,15 @@ values (:tenant_id, :activity_id, :commerce_id, :source, :status, :external_stat
         :payload::jsonb, :raw_payload::jsonb)
 on conflict (tenant_id, activity_id) where activity_id is not null do update
    set status = excluded.status, external_status = excluded.external_status,
-       provider_activity_id = excluded.provider_activity_id, occurred_at = excluded.occurred_at,
+       provider_activity_id = coalesce(excluded.provider_activity_id, r.provider_activity_id),
+       occurred_at = excluded.occurred_at,
        result = excluded.result, comment = excluded.comment, contact_type = excluded.contact_type,
        operator_external_id = excluded.operator_external_id, future_scheduled_at = excluded.future_scheduled_at,
        payload = excluded.payload, raw_payload = excluded.raw_payload, updated_at = clock_timestamp()
 returning id, activity_id, commerce_id, source, status, external_status, provider_activity_id, occurred_at, result,
           comment, contact_type, operator_external_id, future_scheduled_at, payload, created_at, updated_at;
+
+-- name: stored_status(tenant_id, activity_id)$
+-- The status of the activity's stored result, read in a fresh snapshot (after waiting for the activity's
+-- row lock, a concurrent submit may have committed one that the locking statement could not see).
+select status from app.activity_results where tenant_id = :tenant_id and activity_id = :activity_id;
