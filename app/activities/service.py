@@ -229,6 +229,10 @@ def _failures(targets: list[dict[str, Any]], attrs: list[dict[str, Any]], names:
     return out
 
 
+def _summary(failures: list[str]) -> str:
+    return "; ".join(failures)[:4000]
+
+
 def _requested_keys(data: ActivityCreate | TaskCreate) -> list[str]:
     """``attribute_keys`` plus the keys of ``attributes`` (each at most once there), in order."""
     seen: set[str] = set()
@@ -256,7 +260,7 @@ async def create(conn: Connection, tenant_id: uuid.UUID, data: ActivityCreate | 
     status, last_error = machine.READY, None
     if failures := _failures([target], attrs, {p.key_id: k for k, p in ctx.policies.items()}):
         machine.check(machine.READY, machine.UNRESOLVED, "RESOLUTION_FAILED")
-        status, last_error = machine.UNRESOLVED, "; ".join(failures)[:4000]
+        status, last_error = machine.UNRESOLVED, _summary(failures)
         events.append(
             {
                 "event_type": "RESOLUTION_FAILED",
@@ -415,15 +419,7 @@ async def retry_resolution(conn: Connection, tenant_id: uuid.UUID, activity_id: 
         )
     failures = await _reresolve(conn, tenant_id, activity, wanted=frozenset({"FAILED"}))
     if failures:
-        await move(
-            conn,
-            tenant_id,
-            activity,
-            machine.UNRESOLVED,
-            "RESOLUTION_RETRY_FAILED",
-            error_code="RESOLUTION_FAILED",
-            error_message="; ".join(failures)[:4000],
-        )
+        await _unresolved(conn, tenant_id, activity, "RESOLUTION_RETRY_FAILED", failures)
     else:
         await move(conn, tenant_id, activity, machine.READY, "RESOLUTION_RETRY_SUCCESS")
     return await get(conn, tenant_id, activity_id)
@@ -439,16 +435,23 @@ async def resolve_for_dispatch(conn: Connection, tenant_id: uuid.UUID, activity_
     failures = await _reresolve(conn, tenant_id, activity, wanted=frozenset({"PENDING"}))
     if not failures:
         return True
+    await _unresolved(conn, tenant_id, activity, "RESOLUTION_FAILED", failures)
+    return False
+
+
+async def _unresolved(
+    conn: Connection, tenant_id: uuid.UUID, activity: Any, event: str, failures: list[str]
+) -> None:
+    """(Stay or become) UNRESOLVED with the event saying what failed."""
     await move(
         conn,
         tenant_id,
         activity,
         machine.UNRESOLVED,
-        "RESOLUTION_FAILED",
+        event,
         error_code="RESOLUTION_FAILED",
-        error_message="; ".join(failures)[:4000],
+        error_message=_summary(failures),
     )
-    return False
 
 
 async def resolve_manually(
