@@ -99,14 +99,18 @@ async def list_activities(
     )
 
 
-async def _exists(conn: Connection, tenant_id: uuid.UUID, activity_id: uuid.UUID) -> None:
-    await fetch_one(queries.activities.get_activity, "Activity", conn, tenant_id=tenant_id, id=activity_id)
+async def _rows_of(query: Any, conn: Connection, tenant_id: uuid.UUID, activity_id: uuid.UUID) -> list[Any]:
+    """An activity's sub-resource rows; 404 when there are none because there is no such activity (the
+    existence query runs only then: events and targets are never empty)."""
+    rows = [r async for r in query(conn, tenant_id=tenant_id, activity_id=activity_id)]
+    if not rows and not await queries.activities.activity_exists(conn, tenant_id=tenant_id, id=activity_id):
+        raise NotFound.of("Activity")
+    return rows
 
 
 async def status_events(conn: Connection, tenant_id: uuid.UUID, activity_id: uuid.UUID) -> list[StatusEvent]:
-    await _exists(conn, tenant_id, activity_id)
-    rows = queries.activities.status_events(conn, tenant_id=tenant_id, activity_id=activity_id)
-    return [from_row(StatusEvent, r) async for r in rows]
+    rows = await _rows_of(queries.activities.status_events, conn, tenant_id, activity_id)
+    return [from_row(StatusEvent, r) for r in rows]
 
 
 def to_target_user(row: Any) -> TargetUser:
@@ -117,16 +121,14 @@ def to_target_user(row: Any) -> TargetUser:
 
 
 async def target_users(conn: Connection, tenant_id: uuid.UUID, activity_id: uuid.UUID) -> list[TargetUser]:
-    await _exists(conn, tenant_id, activity_id)
-    rows = queries.activities.target_users(conn, tenant_id=tenant_id, activity_id=activity_id)
-    return [to_target_user(r) async for r in rows]
+    rows = await _rows_of(queries.activities.target_users, conn, tenant_id, activity_id)
+    return [to_target_user(r) for r in rows]
 
 
 async def attributes(
     conn: Connection, tenant_id: uuid.UUID, activity_id: uuid.UUID
 ) -> list[ActivityAttribute]:
-    await _exists(conn, tenant_id, activity_id)
-    rows = queries.activities.attributes(conn, tenant_id=tenant_id, activity_id=activity_id)
+    rows = await _rows_of(queries.activities.attributes, conn, tenant_id, activity_id)
     return [
         from_row(
             ActivityAttribute,
@@ -134,27 +136,28 @@ async def attributes(
             value=msgspec.Raw(r["value"].encode()) if r["value"] is not None else None,
             resolver_type=None if r["resolution_status"] == "PENDING" else r["resolver_type"],
         )
-        async for r in rows
+        for r in rows
     ]
 
 
 # ---------------------------------------------------------------------------------------------------
 # Creating
 # ---------------------------------------------------------------------------------------------------
-async def _check_assignment(
-    conn: Connection, tenant_id: uuid.UUID, data: ActivityCreate | TaskCreate
-) -> None:
+def _assignment(data: ActivityCreate | TaskCreate) -> tuple[uuid.UUID | None, uuid.UUID | None]:
+    """The task's (route, operator), both or neither, and only on a TASK."""
     route_id, operator_id = data.assigned_route_id, data.assigned_operator_id
     if route_id is None and operator_id is None:
-        return
+        return None, None
     if data.type != "TASK":
         raise BadRequest.field("assigned_route_id", "only a TASK has a route and an operator")
     if route_id is None or operator_id is None:
         missing = "assigned_route_id" if route_id is None else "assigned_operator_id"
         raise BadRequest.field(missing, "a task names both its route and its operator")
-    row = await queries.activities.task_assignment(
-        conn, tenant_id=tenant_id, route_id=route_id, operator_id=operator_id
-    )
+    return route_id, operator_id
+
+
+def _check_assignment(row: Any) -> None:
+    """The route and operator read with the resolution context must be there, active and linked."""
     for field, state, what in (
         ("assigned_route_id", row["route_active"], "route"),
         ("assigned_operator_id", row["operator_active"], "operator"),
@@ -167,13 +170,24 @@ async def _check_assignment(
         raise BadRequest.field("assigned_operator_id", "the operator is not assigned to the route")
 
 
-async def _context(
-    conn: Connection, tenant_id: uuid.UUID, commerce_id: uuid.UUID, channel: str, keys: list[str]
-) -> Context | None:
-    row = await queries.activities.resolution_context(
-        conn, tenant_id=tenant_id, commerce_id=commerce_id, channel=channel, keys=keys
+async def _context_row(
+    conn: Connection,
+    tenant_id: uuid.UUID,
+    commerce_id: uuid.UUID,
+    channel: str,
+    keys: list[str],
+    route_id: uuid.UUID | None = None,
+    operator_id: uuid.UUID | None = None,
+) -> Any:
+    return await queries.activities.resolution_context(
+        conn,
+        tenant_id=tenant_id,
+        commerce_id=commerce_id,
+        channel=channel,
+        keys=keys,
+        route_id=route_id,
+        operator_id=operator_id,
     )
-    return Context.from_row(row) if row is not None else None
 
 
 def _target_row(ctx: Context, criteria: list[dict[str, Any]] | None) -> dict[str, Any]:
@@ -246,10 +260,13 @@ def _requested_keys(data: ActivityCreate | TaskCreate) -> list[str]:
 async def create(conn: Connection, tenant_id: uuid.UUID, data: ActivityCreate | TaskCreate) -> Activity:
     """A new activity, resolved per CONTRACT.md §5. A repeated idempotency key -> 409 with its id."""
     keys = _requested_keys(data)
-    await _check_assignment(conn, tenant_id, data)
-    ctx = await _context(conn, tenant_id, data.commerce_id, data.channel, keys)
-    if ctx is None:
+    route_id, operator_id = _assignment(data)
+    row = await _context_row(conn, tenant_id, data.commerce_id, data.channel, keys, route_id, operator_id)
+    if route_id is not None:
+        _check_assignment(row)
+    if row["id"] is None:
         raise BadRequest.field("commerce_id", "commerce not found")
+    ctx = Context.from_row(row)
     if unknown := [k for k in keys if k not in ctx.policies]:
         raise BadRequest.field("attribute_keys", f"unknown attribute key {unknown[0]}")
     criteria = [c.as_dict() for c in data.target_criteria] if data.target_criteria is not None else None
@@ -366,10 +383,10 @@ async def _reresolve(
     ]
     if not targets and not attrs:
         return []
-    ctx = await _context(
+    row = await _context_row(
         conn, tenant_id, activity["commerce_id"], activity["channel"], [a["key"] for a in attrs]
     )
-    assert ctx is not None  # the commerce is referenced by the activity
+    ctx = Context.from_row(row)  # the activity references its commerce: it is there
     stored = activity["target_criteria"]
     criteria = msgspec.json.decode(stored) if stored is not None else None
     new_targets = []

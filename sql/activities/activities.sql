@@ -1,8 +1,9 @@
--- name: resolution_context(tenant_id, commerce_id, channel, keys)^
+-- name: resolution_context(tenant_id, commerce_id, channel, keys, route_id, operator_id)^
 -- Everything target and attribute resolution need, in one round trip: the commerce (name, ids, metadata,
 -- primary address), its active people with their roles, the target of its latest completed activity on
 -- this channel and on any channel (index activities_completed_idx: one entry each), the tenant's active target-resolution config with the lowest priority
--- (criteria included), and the catalogue entry and tenant policy of each requested attribute key.
+-- (criteria included), the catalogue entry and tenant policy of each requested attribute key, and for a
+-- task its route and operator (there and active? linked?). Always one row: id is null without the commerce.
 select c.id, c.name, c.external_id, c.tax_id, c.is_active, c.metadata,
        (select coalesce(a.formatted_address,
                         nullif(concat_ws(' ', a.street, a.street_number, a.unit, a.city), ''))
@@ -50,18 +51,15 @@ select c.id, c.name, c.external_id, c.tax_id, c.is_active, c.metadata,
                  'hook_url', p.hook_url)), '[]')
           from app.attribute_keys k
           left join app.attribute_policies p on p.tenant_id = :tenant_id and p.attribute_key_id = k.id
-         where k.key = any(:keys::text[])) as attribute_keys
-  from app.commerces c
- where c.tenant_id = :tenant_id and c.id = :commerce_id;
-
--- name: task_assignment(tenant_id, route_id, operator_id)^
--- A task's route and operator: are they there and active, and is the operator on the route?
-select (select r.is_active from app.routes r where r.tenant_id = :tenant_id and r.id = :route_id) as route_active,
+         where k.key = any(:keys::text[])) as attribute_keys,
+       (select r.is_active from app.routes r where r.tenant_id = :tenant_id and r.id = :route_id) as route_active,
        (select o.is_active from app.operators o
          where o.tenant_id = :tenant_id and o.id = :operator_id) as operator_active,
        exists (select 1 from app.route_operators l
                 where l.tenant_id = :tenant_id and l.route_id = :route_id and l.operator_id = :operator_id
-                  and l.is_active) as assigned;
+                  and l.is_active) as assigned
+  from (select 1) as one
+  left join app.commerces c on c.tenant_id = :tenant_id and c.id = :commerce_id;
 
 -- name: insert_activity(tenant_id, id, type, channel, status, reason, user_status, score, idempotency_key, scheduled_at, suggested_execution_time, assignment_reason, commerce_id, route_id, operator_id, target_criteria, last_error, targets, attributes, events)^
 -- Create an activity with its target users, attributes and status events in one statement. The
@@ -111,6 +109,10 @@ select a.id, a.type, a.channel, a.status, a.reason, a.user_status, a.score, a.id
 -- name: id_by_idempotency_key(tenant_id, idempotency_key)$
 -- The activity that holds an idempotency key (for the 409 of a repeated create).
 select id from app.activities where tenant_id = :tenant_id and idempotency_key = :idempotency_key;
+
+-- name: activity_exists(tenant_id, id)$
+-- Is there such an activity in the tenant? (A sub-resource list that came back empty asks.)
+select exists (select 1 from app.activities where tenant_id = :tenant_id and id = :id);
 
 -- name: get_activity(tenant_id, id)^
 -- One activity with its commerce, route and operator names.
