@@ -1,5 +1,5 @@
-"""The ``reten`` command: run, migrate, admin create, bench (dispatcher and loadtest arrive with their
-issues)."""
+"""The ``reten`` command: run, migrate, admin create, bench, loadtest (the dispatcher arrives with its
+issue)."""
 
 from __future__ import annotations
 
@@ -183,14 +183,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     bench.add_argument(
         "what",
-        choices=["sync", "activities"],
-        help="sync: POST /api/commerces/sync; activities: task creates and result submits next to pgbench",
+        choices=["sync", "activities", "pull"],
+        help="sync: POST /api/commerces/sync; activities: task creates and result submits next to pgbench; "
+        "pull: the integration pull and result submits under the harness and wrk, next to pgbench",
     )
     bench.add_argument("--items", type=int, default=1000, help="items per sync call (max 1000)")
     bench.add_argument("--concurrency", type=int, default=32, help="activities: concurrent clients")
     bench.add_argument("--duration", type=float, default=10, help="activities: seconds per measured phase")
     bench.add_argument("--workers", type=int, default=2, help="activities: uvicorn workers of the service")
     bench.set_defaults(func=cmd_bench)
+    from app.loadtest.cli import add_commands
+
+    add_commands(sub)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

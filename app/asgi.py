@@ -25,6 +25,7 @@ from app.config import Settings, load_settings
 from app.db import db_lifespan, provide_db
 from app.errors import handle_exception
 from app.health import health, ready
+from app.integration.controller import IntegrationController
 from app.logs import RequestLogMiddleware, configure_logging
 from app.operators.controller import OperatorController
 from app.results.controller import ResultController
@@ -80,6 +81,7 @@ def create_app(settings: Settings) -> Litestar:
             ActivityController,
             ResultController,
             ActivityConfigController,
+            IntegrationController,
         ],
         lifespan=[db_lifespan],
         dependencies={

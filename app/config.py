@@ -51,6 +51,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     password_hash_profile: Literal["default", "cheapest"] = "default"
     password_hash_concurrency: Positive = 2
     request_max_body_bytes: Positive = 1024 * 1024
+    # Incremental pulls hold back changes younger than this (a transaction may still be committing).
+    pull_changes_settle_s: Annotated[float, msgspec.Meta(ge=0, le=60)] = 2.0
     log_requests: bool = True
     log_level: str = "INFO"
 

@@ -61,13 +61,32 @@ def _set_tenant(tenant_id: uuid.UUID) -> str:
     return f"set local app.tenant_id = '{tenant_id}'"
 
 
-def begin_statement(*, readonly: bool, tenant_id: uuid.UUID | None, identity: bool = False) -> str:
-    """One simple-protocol round trip: BEGIN [READ ONLY]; SET LOCAL app.tenant_id; [SET LOCAL ROLE]."""
+# Generic plans for statements written for them (the integration pull): planned once per connection, not
+# per request. A generic plan cannot see which optional filters are null, and estimates each
+# `p is null or ...` filter as selective, so it would expect a handful of rows and sort them (bitmap scan,
+# then sort) where the page is the first rows of an index read in order, and would scan tiny tables per
+# joined row. Without bitmap scans, sorts and sequential scans to choose, it reads the driving index in
+# order and stops at the LIMIT, whatever the filters (shown per filter by tests/integration/test_plans.py).
+GENERIC_PLANS = (
+    "set local plan_cache_mode = force_generic_plan",
+    "set local enable_bitmapscan = off",
+    "set local enable_sort = off",
+    "set local enable_seqscan = off",
+)
+
+
+def begin_statement(
+    *, readonly: bool, tenant_id: uuid.UUID | None, identity: bool = False, generic_plans: bool = False
+) -> str:
+    """One simple-protocol round trip: BEGIN [READ ONLY]; SET LOCAL app.tenant_id; [SET LOCAL ROLE];
+    [SET LOCAL plan_cache_mode: generic plans, never re-planned per execution]."""
     parts = ["begin isolation level read committed read only" if readonly else "begin"]
     if tenant_id is not None:
         parts.append(_set_tenant(tenant_id))
     if identity:
         parts.append(f"set local role {IDENTITY_ROLE}")
+    if generic_plans:
+        parts.extend(GENERIC_PLANS)
     return "; ".join(parts)
 
 
@@ -138,14 +157,20 @@ async def provide_db(request: Request[Any, Any, Any], principal: Any) -> AsyncIt
     connection would stay checked out with its transaction open until garbage collection."""
     pool: asyncpg.Pool = request.app.state.pool
     tenant_id = getattr(principal, "tenant_id", None)
-    identity = request.route_handler.opt.get("db_role") == "identity"
+    opt = request.route_handler.opt
+    identity = opt.get("db_role") == "identity"
     try:
         conn = await pool.acquire(timeout=request.app.state.settings.pool_acquire_timeout_s)
     except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise ServiceUnavailable() from exc
     try:
         await conn.execute(
-            begin_statement(readonly=request.method in SAFE_METHODS, tenant_id=tenant_id, identity=identity)
+            begin_statement(
+                readonly=request.method in SAFE_METHODS,
+                tenant_id=tenant_id,
+                identity=identity,
+                generic_plans=opt.get("generic_plans", False),
+            )
         )
         try:
             yield conn

@@ -51,6 +51,7 @@ def settings(cluster: ClusterDsns) -> Settings:
         pool_max_size=4,
         login_attempts_per_minute=10_000,
         log_requests=False,
+        pull_changes_settle_s=0.0,  # incremental pulls see a change at once (one test sets it back)
     )
 
 

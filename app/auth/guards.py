@@ -53,8 +53,14 @@ def access(
     auth: AuthMode = "tenant",
     doc: str = "",
     db_role: Literal["identity"] | None = None,
+    generic_plans: bool = False,
+    log_requests: bool = True,
 ) -> dict[str, Any]:
-    """Handler keyword arguments: guards, opt, security and description for one route."""
+    """Handler keyword arguments: guards, opt, security and description for one route.
+
+    ``generic_plans``: the request's statements run on their generic plans (planned once per connection;
+    for statements written so that one plan serves every parameter value, like the integration pull). ``log_requests=False``: no access line
+    for the route (the integration pull, where a Python log call per request costs throughput)."""
     scopes = [permission] if permission else []
     security: list[dict[str, list[str]]]
     if auth == "public":
@@ -71,6 +77,10 @@ def access(
     opt: dict[str, Any] = {"auth": auth, "permission": permission}
     if db_role:
         opt["db_role"] = db_role
+    if generic_plans:
+        opt["generic_plans"] = True
+    if not log_requests:
+        opt["log_requests"] = False
     return {
         "guards": [requires(permission)] if permission else [],
         "opt": opt,

@@ -23,3 +23,8 @@ select exists (select 1 from pg_catalog.pg_database where datname = :name);
 -- name: tenant_xact_lock(tenant_id, name)!
 -- A transaction-scoped lock on one named job of one tenant (e.g. its commerce syncs run one at a time).
 select pg_advisory_xact_lock(hashtextextended(:name::text || ':' || (:tenant_id::uuid)::text, 0));
+
+-- name: plan_with_values#
+-- For the rest of the transaction, plan each statement with its parameter values (a statement whose
+-- best plan depends on them, e.g. a deep OFFSET, on a route that otherwise runs generic plans).
+set local plan_cache_mode = force_custom_plan;

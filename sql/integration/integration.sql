@@ -1,0 +1,109 @@
+-- Integration pull (CONTRACT.md §7). The filters live in app.integration_tasks_matching (0005), which
+-- PostgreSQL inlines; every filter is optional (null = not given).
+--
+-- The route runs generic plans (planned once per connection, not per request), and a generic plan
+-- cannot know which filters are null. So the index that drives a page is named by the statement: the
+-- caller (app/integration/service.py::drive) picks the variant for the most selective filter given
+-- (a commerce, then a status, else the schedule), and the variant repeats that filter as a plain
+-- condition the index can use. external_operator_id filters the scan of whichever drives (an external
+-- id may name one operator per type; several operators cannot give one index order).
+-- Pages after a keyset cursor: the keyset condition is written with coalesce so that it is an index
+-- condition in the generic plan too, and the inner LIMIT is a constant (the most a page fetches,
+-- 100 + 1) so that the plan is costed for a page, not for the 10 % of the rows a parameter LIMIT is
+-- assumed to take; the outer LIMIT stops it at the page actually asked for.
+
+-- name: pull_tasks(tenant_id, pull_status, status, result_status, channel, commerce_external_id, operator_external_id, scheduled_from, scheduled_to, after_scheduled_at, after_id, limit)
+-- A page of tasks as integration items in (scheduled_at, id) order, from the start or after a cursor;
+-- driven by the schedule alone: (tenant_id, scheduled_at, id).
+select p.scheduled_at, p.id, p.item
+  from (select t.scheduled_at, t.id, t.item
+          from app.integration_tasks_matching(:tenant_id, :pull_status, :status, :result_status, :channel,
+                                      :commerce_external_id, :operator_external_id, :scheduled_from,
+                                      :scheduled_to) t
+         where (t.scheduled_at, t.id) > (coalesce(:after_scheduled_at::timestamptz, '-infinity'),
+                                         coalesce(:after_id::uuid, '00000000-0000-0000-0000-000000000000'))
+         order by t.scheduled_at, t.id
+         limit 101) p
+ limit :limit;
+
+-- name: pull_tasks_by_status(tenant_id, pull_status, status, result_status, channel, commerce_external_id, operator_external_id, scheduled_from, scheduled_to, after_scheduled_at, after_id, limit)
+-- A page of tasks as integration items in (scheduled_at, id) order, from the start or after a cursor;
+-- driven by a status: (tenant_id, pull_status, scheduled_at, id) where type = 'TASK'.
+select p.scheduled_at, p.id, p.item
+  from (select t.scheduled_at, t.id, t.item
+          from app.integration_tasks_matching(:tenant_id, :pull_status, :status, :result_status, :channel,
+                                      :commerce_external_id, :operator_external_id, :scheduled_from,
+                                      :scheduled_to) t
+         where t.pull_status = :pull_status
+           and (t.scheduled_at, t.id) > (coalesce(:after_scheduled_at::timestamptz, '-infinity'),
+                                         coalesce(:after_id::uuid, '00000000-0000-0000-0000-000000000000'))
+         order by t.scheduled_at, t.id
+         limit 101) p
+ limit :limit;
+
+-- name: pull_tasks_by_commerce(tenant_id, pull_status, status, result_status, channel, commerce_external_id, operator_external_id, scheduled_from, scheduled_to, after_scheduled_at, after_id, limit)
+-- A page of tasks as integration items in (scheduled_at, id) order, from the start or after a cursor;
+-- driven by a commerce: (tenant_id, commerce_id, scheduled_at, id).
+select p.scheduled_at, p.id, p.item
+  from (select t.scheduled_at, t.id, t.item
+          from app.integration_tasks_matching(:tenant_id, :pull_status, :status, :result_status, :channel,
+                                      :commerce_external_id, :operator_external_id, :scheduled_from,
+                                      :scheduled_to) t
+         where t.commerce_id = (select c.id from app.commerces c
+                       where c.tenant_id = :tenant_id and c.external_id = :commerce_external_id)
+           and (t.scheduled_at, t.id) > (coalesce(:after_scheduled_at::timestamptz, '-infinity'),
+                                         coalesce(:after_id::uuid, '00000000-0000-0000-0000-000000000000'))
+         order by t.scheduled_at, t.id
+         limit 101) p
+ limit :limit;
+
+-- name: pull_tasks_at(tenant_id, pull_status, status, result_status, channel, commerce_external_id, operator_external_id, scheduled_from, scheduled_to, limit, offset)
+-- A page deeper than the first by offset (the caller plans it with its values: a generic plan cannot
+-- know the offset). Deep offsets read every row they skip; cursors do not.
+select t.scheduled_at, t.id, t.item
+  from app.integration_tasks_matching(:tenant_id, :pull_status, :status, :result_status, :channel,
+                                      :commerce_external_id, :operator_external_id, :scheduled_from,
+                                      :scheduled_to) t
+ order by t.scheduled_at, t.id
+ limit :limit offset :offset;
+
+-- name: count_tasks(tenant_id, pull_status, status, result_status, channel, commerce_external_id, operator_external_id, scheduled_from, scheduled_to)$
+-- How many tasks the filters match (offset mode); driven by the schedule alone.
+select count(*)
+  from app.integration_tasks_matching(:tenant_id, :pull_status, :status, :result_status, :channel,
+                                      :commerce_external_id, :operator_external_id, :scheduled_from,
+                                      :scheduled_to) t;
+
+-- name: count_tasks_by_status(tenant_id, pull_status, status, result_status, channel, commerce_external_id, operator_external_id, scheduled_from, scheduled_to)$
+-- How many tasks the filters match (offset mode); driven by a status.
+select count(*)
+  from app.integration_tasks_matching(:tenant_id, :pull_status, :status, :result_status, :channel,
+                                      :commerce_external_id, :operator_external_id, :scheduled_from,
+                                      :scheduled_to) t
+ where t.pull_status = :pull_status;
+
+-- name: count_tasks_by_commerce(tenant_id, pull_status, status, result_status, channel, commerce_external_id, operator_external_id, scheduled_from, scheduled_to)$
+-- How many tasks the filters match (offset mode); driven by a commerce.
+select count(*)
+  from app.integration_tasks_matching(:tenant_id, :pull_status, :status, :result_status, :channel,
+                                      :commerce_external_id, :operator_external_id, :scheduled_from,
+                                      :scheduled_to) t
+ where t.commerce_id = (select c.id from app.commerces c
+                       where c.tenant_id = :tenant_id and c.external_id = :commerce_external_id);
+
+-- name: pull_changes(tenant_id, pull_status, status, result_status, channel, commerce_external_id, operator_external_id, scheduled_from, scheduled_to, updated_since, settle_s, after_updated_at, after_id, limit, offset)
+-- Incremental mode: the tasks changed at or after updated_since, in (updated_at, id) order (driven by
+-- (tenant_id, updated_at, id) where type = 'TASK'; other filters apply to that scan). Changes of the
+-- last settle_s seconds are held back until a later pull: a transaction that stamped updated_at just
+-- before this snapshot may not have committed yet, and a client resuming from the newest updatedAt it
+-- saw would otherwise skip it for good.
+select t.updated_at, t.id, t.item
+  from app.integration_tasks_matching(:tenant_id, :pull_status, :status, :result_status, :channel,
+                                      :commerce_external_id, :operator_external_id, :scheduled_from,
+                                      :scheduled_to) t
+ where t.updated_at >= :updated_since
+   and t.updated_at < statement_timestamp() - make_interval(secs => :settle_s)
+   and (t.updated_at, t.id) > (coalesce(:after_updated_at::timestamptz, '-infinity'),
+                               coalesce(:after_id::uuid, '00000000-0000-0000-0000-000000000000'))
+ order by t.updated_at, t.id
+ limit :limit offset :offset;
