@@ -28,6 +28,12 @@ drop index app.activities_operator_idx;
 -- external_commerce_id uses activities_commerce_scheduled_idx (0004) after a unique lookup of the
 -- commerce; no filter and channel/result_status/scheduled_* alone use activities_scheduled_idx (0004).
 
+-- One result per activity, now as a plain unique index (standalone results have no activity, and nulls
+-- are distinct, so the partial predicate of 0004 was not needed). With it the planner can prove that the
+-- pull's left join to results yields at most one row, and drop the join where no result column is read.
+create unique index activity_results_activity_uq on app.activity_results (tenant_id, activity_id);
+drop index app.activity_results_activity_key;
+
 -- Operators by external id alone (the filter does not name a type; the unique key leads with type).
 create index operators_external_id_idx on app.operators (tenant_id, external_id) where external_id is not null;
 
@@ -90,11 +96,13 @@ grant select on app.integration_tasks to reten_app;
 
 -- The documented filters, in one place for the page, the count and the incremental mode. A SQL
 -- function without SET clauses is inlined into the calling statement. Optional filters are
--- `p is null or ...` (filters on the scan). The upper schedule bound is written with coalesce, so that it
--- is an index condition in a generic plan too; the lower one is not (a generic plan would take the pair
--- for a narrow range, about 0.5 % of the rows, and sort instead of reading the index in order): page
--- statements fold scheduled_from into their keyset bound. Which index drives a statement is chosen by
--- its caller (sql/integration/integration.sql), not here.
+-- `p is null or ...` (filters on the scan). p_scheduled_to is required (callers pass a far-future time
+-- when none is given), so that it is an index condition in a generic plan too: neither an OR nor a
+-- coalesce() can be one under row-level security, which lets only leakproof conditions into the index
+-- scan. The lower bound is optional (a generic plan would take the pair for a narrow range, about 0.5 %
+-- of the rows, and sort instead of reading the index in order): page statements fold scheduled_from
+-- into their keyset bound. Which index drives a statement is chosen by its caller
+-- (sql/integration/integration.sql), not here.
 create function app.integration_tasks_matching(
   p_tenant_id uuid, p_pull_status text, p_status text, p_result_status text, p_channel text,
   p_commerce_external_id text, p_operator_external_id text, p_scheduled_from timestamptz,
@@ -107,7 +115,11 @@ select t.*
  where t.tenant_id = p_tenant_id
    and (p_pull_status is null or t.pull_status = p_pull_status)
    and (p_status is null or t.status = p_status)
-   and (p_result_status is null or t.result_status = p_result_status)
+   -- the result's status read here, not from the view's join, so that a count without this filter
+   -- drops that join (a probe per counted row)
+   and (p_result_status is null
+        or coalesce((select r.status from app.activity_results r
+                      where r.tenant_id = t.tenant_id and r.activity_id = t.id), 'PENDING') = p_result_status)
    and (p_channel is null or t.channel = p_channel)
    and (p_commerce_external_id is null or t.commerce_id = (
           select c.id from app.commerces c
@@ -116,7 +128,7 @@ select t.*
           select o.id from app.operators o
            where o.tenant_id = p_tenant_id and o.external_id = p_operator_external_id)))
    and (p_scheduled_from is null or t.scheduled_at >= p_scheduled_from)
-   and t.scheduled_at <= coalesce(p_scheduled_to, 'infinity')
+   and t.scheduled_at <= p_scheduled_to
 $$;
 grant execute on function app.integration_tasks_matching(uuid, text, text, text, text, text, text, timestamptz,
                                                          timestamptz) to reten_app;

@@ -5,7 +5,7 @@ configs. Result submission is ``app.results.service.submit``, shared with the ac
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -19,6 +19,10 @@ __all__ = ("drive", "pull", "result_type_configs", "status_filter")
 
 
 LAST_UUID = uuid.UUID(int=(1 << 128) - 1)
+# The bounds given when the client gave none (the statements need every bound as a value: see
+# sql/integration/integration.sql).
+FIRST = (datetime(1, 1, 1, tzinfo=UTC), uuid.UUID(int=0))
+END_OF_TIME = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 def status_filter(status: str | None) -> dict[str, str | None]:
@@ -64,9 +68,10 @@ async def pull(
       is given (no count: a change feed has no fixed total).
     """
     params = {"tenant_id": tenant_id, **status_filter(status), **filters}
-    after = page.after or (None, None)
+    params["scheduled_to"] = params.get("scheduled_to") or END_OF_TIME
+    after = page.after or FIRST
     start = filters.get("scheduled_from")
-    if updated_since is None and start is not None and (after[0] is None or after[0] < start):
+    if updated_since is None and start is not None and after[0] < start:
         # scheduled_at >= start as the keyset bound (timestamps are whole microseconds): the index
         # condition of the page statements (see app.integration_tasks_matching).
         after = (start - timedelta(microseconds=1), LAST_UUID)

@@ -101,6 +101,7 @@ async def _submit_script(dsn: str, big: dict[str, Any]) -> tuple[str, dict[str, 
 
 
 def _row(who: str, what: str, figures: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    print(f"  {who:<8} {what:<36} {figures['rps']:8.0f}/s  errors {figures['errors']}", flush=True)
     return (who, what, figures)
 
 

@@ -7,8 +7,10 @@
 -- (a commerce, then a status, else the schedule), and the variant repeats that filter as a plain
 -- condition the index can use. external_operator_id filters the scan of whichever drives (an external
 -- id may name one operator per type; several operators cannot give one index order).
--- Pages after a keyset cursor: the keyset condition is written with coalesce so that it is an index
--- condition in the generic plan too, and the inner LIMIT is a constant (the most a page fetches,
+-- Pages after a keyset cursor: the keyset bound is always given (the caller passes the start of time
+-- and the nil UUID for a first page), so that it is an index condition in the generic plan too (an OR
+-- or a coalesce() cannot be one under row-level security: only leakproof conditions reach the index
+-- scan). The inner LIMIT is a constant (the most a page fetches,
 -- 100 + 1) so that the plan is costed for a page, not for the 10 % of the rows a parameter LIMIT is
 -- assumed to take; the outer LIMIT stops it at the page actually asked for.
 
@@ -20,8 +22,7 @@ select p.scheduled_at, p.id, p.item
           from app.integration_tasks_matching(:tenant_id, :pull_status, :status, :result_status, :channel,
                                       :commerce_external_id, :operator_external_id, :scheduled_from,
                                       :scheduled_to) t
-         where (t.scheduled_at, t.id) > (coalesce(:after_scheduled_at::timestamptz, '-infinity'),
-                                         coalesce(:after_id::uuid, '00000000-0000-0000-0000-000000000000'))
+         where (t.scheduled_at, t.id) > (:after_scheduled_at::timestamptz, :after_id::uuid)
          order by t.scheduled_at, t.id
          limit 101) p
  limit :limit;
@@ -35,8 +36,7 @@ select p.scheduled_at, p.id, p.item
                                       :commerce_external_id, :operator_external_id, :scheduled_from,
                                       :scheduled_to) t
          where t.pull_status = :pull_status
-           and (t.scheduled_at, t.id) > (coalesce(:after_scheduled_at::timestamptz, '-infinity'),
-                                         coalesce(:after_id::uuid, '00000000-0000-0000-0000-000000000000'))
+           and (t.scheduled_at, t.id) > (:after_scheduled_at::timestamptz, :after_id::uuid)
          order by t.scheduled_at, t.id
          limit 101) p
  limit :limit;
@@ -51,21 +51,24 @@ select p.scheduled_at, p.id, p.item
                                       :scheduled_to) t
          where t.commerce_id = (select c.id from app.commerces c
                        where c.tenant_id = :tenant_id and c.external_id = :commerce_external_id)
-           and (t.scheduled_at, t.id) > (coalesce(:after_scheduled_at::timestamptz, '-infinity'),
-                                         coalesce(:after_id::uuid, '00000000-0000-0000-0000-000000000000'))
+           and (t.scheduled_at, t.id) > (:after_scheduled_at::timestamptz, :after_id::uuid)
          order by t.scheduled_at, t.id
          limit 101) p
  limit :limit;
 
 -- name: pull_tasks_at(tenant_id, pull_status, status, result_status, channel, commerce_external_id, operator_external_id, scheduled_from, scheduled_to, limit, offset)
 -- A page deeper than the first by offset (the caller plans it with its values: a generic plan cannot
--- know the offset). Deep offsets read every row they skip; cursors do not.
+-- know the offset). The rows it skips are counted off the index and the filters only; items are built
+-- for the page alone. Deep offsets still read every row they skip; cursors do not.
 select t.scheduled_at, t.id, t.item
-  from app.integration_tasks_matching(:tenant_id, :pull_status, :status, :result_status, :channel,
-                                      :commerce_external_id, :operator_external_id, :scheduled_from,
-                                      :scheduled_to) t
- order by t.scheduled_at, t.id
- limit :limit offset :offset;
+  from (select m.id
+          from app.integration_tasks_matching(:tenant_id, :pull_status, :status, :result_status, :channel,
+                                              :commerce_external_id, :operator_external_id, :scheduled_from,
+                                              :scheduled_to) m
+         order by m.scheduled_at, m.id
+         limit :limit offset :offset) p
+  join app.integration_tasks t on t.tenant_id = :tenant_id and t.id = p.id
+ order by t.scheduled_at, t.id;
 
 -- name: count_tasks(tenant_id, pull_status, status, result_status, channel, commerce_external_id, operator_external_id, scheduled_from, scheduled_to)$
 -- How many tasks the filters match (offset mode); driven by the schedule alone.
@@ -103,7 +106,6 @@ select t.updated_at, t.id, t.item
                                       :scheduled_to) t
  where t.updated_at >= :updated_since
    and t.updated_at < statement_timestamp() - make_interval(secs => :settle_s)
-   and (t.updated_at, t.id) > (coalesce(:after_updated_at::timestamptz, '-infinity'),
-                               coalesce(:after_id::uuid, '00000000-0000-0000-0000-000000000000'))
+   and (t.updated_at, t.id) > (:after_updated_at::timestamptz, :after_id::uuid)
  order by t.updated_at, t.id
  limit :limit offset :offset;
