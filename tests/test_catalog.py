@@ -279,6 +279,31 @@ async def test_app_role_holds_explicit_grants_on_the_auth_lookups(app_pool: asyn
         assert granted.get(fn) is True, f"{APP_ROLE} holds no EXECUTE grant of its own on {fn}"
 
 
+VIEWS = """
+select c.relname as view, coalesce('security_invoker=true' = any (c.reloptions), false) as invoker
+  from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+ where n.nspname = 'app' and c.relkind = 'v'
+"""
+
+
+async def test_views_run_as_their_caller(app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool) -> None:
+    """A view runs with its owner's rights unless security_invoker is set: reading a tenant table
+    through one as the owner (which the tenant policy still binds, FORCE) must not be possible, and
+    the caller's row-level security must apply. Every view in app is security_invoker."""
+    async with app_pool.acquire() as conn:
+        views = {r["view"]: r["invoker"] for r in await conn.fetch(VIEWS)}
+    assert "integration_tasks" in views  # discovery finds the known one
+    assert [v for v, invoker in views.items() if not invoker] == []
+    async with owner_pool.acquire() as conn:  # self-test: a view without the option is reported
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            await conn.execute("create view app.catalog_probe as select 1 as one")
+            assert {r["view"]: r["invoker"] for r in await conn.fetch(VIEWS)}["catalog_probe"] is False
+        finally:
+            await tx.rollback()
+
+
 async def test_open_policies_apply_only_to_the_auth_role(app_pool: asyncpg.Pool) -> None:
     async with app_pool.acquire() as conn:
         assert await open_policy_violations(conn) == []

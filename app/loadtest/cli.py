@@ -38,6 +38,7 @@ def add_commands(sub: Any) -> None:
     run.add_argument("--cursor-page", type=int, default=None, help="pull: the cursor page to fetch")
     run.add_argument("--status", default=None, help="pull: status filter")
     run.add_argument("--pool", type=int, default=30_000, help="results: READY tasks to gather first")
+    run.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
     run.add_argument("--json", action="store_true", help="print the report as one JSON object")
     run.set_defaults(func=_run)
 
@@ -84,6 +85,7 @@ async def run_scenario(
     options: Options,
     *,
     progress: bool = True,
+    warmup_s: float = 2.0,
 ) -> dict[str, Any]:
     """Prepare ``scenario`` and drive it; the report (see ``app.loadtest.driver.Report``)."""
     import aiohttp
@@ -95,7 +97,9 @@ async def run_scenario(
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(base_url, connector=connector, timeout=timeout) as http:
         request = await build(scenario, http, world, options)
-        report = await drive(concurrency, duration_s, request, progress=progress, label=scenario)
+        report = await drive(
+            concurrency, duration_s, request, progress=progress, label=scenario, warmup_s=warmup_s
+        )
     return {"scenario": scenario, "concurrency": concurrency, **report}
 
 
@@ -112,7 +116,9 @@ def _run(args: argparse.Namespace) -> int:
         pool=args.pool,
     )
     report = asyncio.run(
-        run_scenario(base_url, world, args.scenario, args.concurrency, args.duration, options)
+        run_scenario(
+            base_url, world, args.scenario, args.concurrency, args.duration, options, warmup_s=args.warmup
+        )
     )
     if args.json:
         print(json.dumps(report))

@@ -11,7 +11,13 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ("Report", "drive", "percentile")
+__all__ = ("Report", "StopLoad", "drive", "percentile")
+
+
+class StopLoad(Exception):
+    """Raised by a request function when the run cannot go on (e.g. no READY task left to submit a
+    result for): the workers stop and the report says why."""
+
 
 Request = Callable[[int], Awaitable[int]]
 
@@ -24,7 +30,8 @@ def percentile(ordered: list[float], q: float) -> float:
 
 
 class Report(dict[str, Any]):
-    """rps, p50/p95/p99 (ms), requests, errors (non-2xx and failures), by_status, duration_s."""
+    """rps, p50/p95/p99 (ms), requests, errors (non-2xx and failures), by_status, duration_s, stopped
+    (why the run ended early, or None)."""
 
     @property
     def line(self) -> str:
@@ -32,6 +39,7 @@ class Report(dict[str, Any]):
         return (
             f"{self['rps']:8.0f} req/s  p50 {self['p50_ms']:6.1f}  p95 {self['p95_ms']:6.1f}  "
             f"p99 {self['p99_ms']:6.1f} ms  errors {self['errors']}  ({statuses})"
+            + (f"  STOPPED EARLY: {self['stopped']}" if self.get("stopped") else "")
         )
 
 
@@ -46,6 +54,7 @@ async def drive(
 ) -> Report:
     """Run ``request(n)`` (n unique per call; it returns the HTTP status) from ``concurrency`` workers."""
     counter = iter(range(10**12))
+    stopped: list[str] = []
     latencies: list[float] = []
     by_status: Counter[str] = Counter()
     measuring = False
@@ -54,9 +63,12 @@ async def drive(
     deadline = measure_from + duration_s
 
     async def worker() -> None:
-        while (now := time.perf_counter()) < deadline:
+        while (now := time.perf_counter()) < deadline and not stopped:
             try:
                 status = str(await request(next(counter)))
+            except StopLoad as exc:
+                stopped.append(str(exc) or type(exc).__name__)
+                return
             except Exception as exc:  # a refused connection or a timeout is a result, not a crash
                 status = f"exc:{type(exc).__name__}"
             if measuring:
@@ -67,16 +79,17 @@ async def drive(
         nonlocal measuring
         await asyncio.sleep(warmup_s)
         measuring = True
-        seen = 0
-        while (now := time.perf_counter()) < deadline:
-            await asyncio.sleep(min(1.0, max(0.0, deadline - now)))
-            if progress:
+        seen, shown = 0, time.perf_counter()
+        while (now := time.perf_counter()) < deadline and not stopped:
+            await asyncio.sleep(min(0.1, max(0.0, deadline - now)))
+            if progress and time.perf_counter() - shown >= 1.0:
+                shown = time.perf_counter()
                 done = len(latencies)
                 recent = sorted(latencies[seen:])
                 p99 = percentile(recent, 0.99) * 1000
                 bad = sum(v for k, v in by_status.items() if not k.startswith("2"))
                 print(
-                    f"\r{label} [{time.perf_counter() - measure_from:5.1f}s] {done:8d} req  "
+                    f"\r{label} [{shown - measure_from:5.1f}s] {done:8d} req  "
                     f"{done - seen:6d}/s  p99 {p99:6.1f} ms  errors {bad}",
                     end="",
                     file=sys.stderr,
@@ -98,4 +111,5 @@ async def drive(
         errors=sum(v for k, v in by_status.items() if not k.startswith("2")),
         by_status=dict(by_status),
         duration_s=elapsed,
+        stopped=stopped[0] if stopped else None,
     )

@@ -22,6 +22,8 @@ from typing import Any
 
 import aiohttp
 
+from app.loadtest.driver import StopLoad
+
 __all__ = ("SCENARIOS", "Options", "build")
 
 SCENARIOS = ("pull", "results", "mixed", "admin")
@@ -144,7 +146,10 @@ async def _results(ctx: Context) -> Request:
     async def request(n: int) -> int:
         i = next(taken)
         if i >= len(ctx.targets):
-            raise PoolExhausted()
+            raise PoolExhausted(
+                f"all {len(ctx.targets)} READY tasks gathered have a result: seed more, raise --pool or "
+                "shorten the run"
+            )
         target = ctx.targets[i]
         headers = {"x-api-key": target.key}
         async with ctx.http.post(RESULTS, json=_result_body(target), headers=headers) as r:
@@ -153,7 +158,7 @@ async def _results(ctx: Context) -> Request:
     return request
 
 
-class PoolExhausted(Exception):
+class PoolExhausted(StopLoad):
     """Every gathered READY task has its result: seed more tasks, raise --pool or shorten the run."""
 
 

@@ -25,10 +25,10 @@ select exists (select 1 from pg_catalog.pg_database where datname = :name);
 select pg_advisory_xact_lock(hashtextextended(:name::text || ':' || (:tenant_id::uuid)::text, 0));
 
 -- name: plan_with_values#
--- For the rest of the transaction, plan each statement with its parameter values and every plan shape
--- allowed (a statement whose best plan depends on them, e.g. a deep OFFSET, on a route that otherwise
--- runs generic plans with some shapes ruled out: app.db.GENERIC_PLANS).
+-- For the rest of the transaction, plan each statement with its parameter values, sorts and bitmap scans
+-- allowed again (a statement whose best plan depends on them, e.g. a deep OFFSET, on a route that
+-- otherwise runs generic plans with those shapes ruled out: app.db.GENERIC_PLANS). Sequential scans stay
+-- off: a page of ids joins back to its items by key, not by hashing the tenant's tasks.
 set local plan_cache_mode = force_custom_plan;
 set local enable_bitmapscan = on;
 set local enable_sort = on;
-set local enable_seqscan = on;
