@@ -58,7 +58,7 @@ async def test_every_scenario_runs_clean(world: dict, settings: Settings, tmp_pa
     async with _serve(served) as base:
         for scenario in SCENARIOS:
             report = await run_scenario(
-                base, world, scenario, 4, 1.0, Options(per_page=50, pool=1000), progress=False, warmup_s=0.2
+                base, world, scenario, 4, 0.5, Options(per_page=50, pool=1500), progress=False, warmup_s=0.1
             )
             assert report["requests"] > 0, scenario
             assert report["errors"] == 0 and report["stopped"] is None, (scenario, report)
