@@ -34,6 +34,7 @@ migrate: $(VENV)/.synced
 bench: $(VENV)/.synced ## print benchmark figures (fresh database in the embedded cluster)
 	$(RUN) reten bench sync --items 1000
 	$(RUN) reten bench activities --concurrency 32 --duration 10 --workers 2
+	$(RUN) reten bench pull --duration 10 --workers 2
 
 fmt: $(VENV)/.synced
 	$(RUN) ruff format app tests
