@@ -45,11 +45,24 @@ def _literal(value: Any) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _begin_lines(begin: str) -> list[str]:
+    """The service's BEGIN statement as pgbench commands. The service sends BEGIN and its SET LOCALs as
+    one simple-protocol round trip; pgbench -M prepared cannot send several commands at once, so the
+    SET LOCALs become one ``select set_config(..., true), ...`` (the same settings, transaction-local):
+    BEGIN + settings take 2 round trips there, where the service pays 1 plus the pool's reset on release."""
+    parts = [part.strip() for part in begin.split(";") if part.strip()]
+    settings = [re.fullmatch(r"set local ([\w.]+) = '?([^']*)'?", part, re.IGNORECASE) for part in parts[1:]]
+    if not all(settings):
+        raise ValueError(f"unexpected statement in {begin!r}")
+    calls = ", ".join(f"set_config('{m[1]}', '{m[2]}', true)" for m in settings if m)
+    return [parts[0] + ";"] + ([f"select {calls};"] if calls else [])
+
+
 def script(captured: Captured, begin: str, swaps: dict[Any, str] | None = None) -> str:
-    """``begin`` (the service's own BEGIN statement, one command per line as pgbench wants), the captured
-    statements with literals (``swaps`` replaces chosen values by pgbench expressions), COMMIT."""
+    """``begin`` (the service's own BEGIN statement), the captured statements with literals (``swaps``
+    replaces chosen values by pgbench expressions), COMMIT."""
     swaps = swaps or {}
-    lines = [part.strip() + ";" for part in begin.split(";") if part.strip()]
+    lines = _begin_lines(begin)
     for sql, args in captured:
 
         def render(match: re.Match[str], args: tuple[Any, ...] = args) -> str:
