@@ -195,6 +195,15 @@ async def _finish(conn: asyncpg.Connection, verb: str) -> None:
         await conn.execute(verb)
 
 
+async def _reset(conn: asyncpg.Connection) -> None:
+    """What returning a connection to the pool must undo besides an open transaction (which asyncpg
+    rolls back itself, and which requests never leave: ``provide_db`` commits or rolls back): nothing.
+    Requests leave no session state behind (the tenant context, role and planner settings are SET
+    LOCAL, advisory locks are transaction-level, nothing LISTENs on a pooled connection), so asyncpg's
+    default reset query (unlock all, close all, unlisten, reset all) would be a round trip per request
+    for nothing. tests/test_platform.py checks that pooled connections come back clean."""
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # json/jsonb arrive as str: repos pass them through as msgspec.Raw without parsing.
     for name in ("json", "jsonb"):
@@ -212,6 +221,7 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
         max_inactive_connection_lifetime=300,
         server_settings={"application_name": "reten", "jit": "off"},
         init=_init_connection,
+        reset=_reset,
     )
     assert pool is not None
     return pool

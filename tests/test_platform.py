@@ -207,3 +207,40 @@ async def test_a_rejected_query_parameter_leaves_no_connection_checked_out(
         assert_error(await client.get(f"/api/operators?{query}", headers=world.admin_a.headers()), 400)
         assert pool.get_idle_size() == pool.get_size(), query
     assert "active transaction" not in caplog.text
+
+
+async def test_pooled_connections_come_back_clean(
+    client: AsyncTestClient[Litestar], app: Litestar, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The pool's reset sends nothing (app.db._reset): every connection must come back idle, out of any
+    transaction, with no tenant context, role or planner setting left (they are all SET LOCAL), after
+    reads, writes and the integration pull (which changes planner settings)."""
+    headers = world.admin_a.headers()
+    key = (
+        await client.post(
+            "/api/api-keys", headers=headers, json={"name": "k", "permissions": ["VIEW_ACTIVITIES"]}
+        )
+    ).json()["plaintextKey"]
+    for _ in range(3):
+        assert (await client.get("/api/operators", headers=headers)).status_code == 200
+        assert (
+            await client.get("/api/integration/activities/tasks", headers={"x-api-key": key})
+        ).status_code == 200
+        body = {"type": "SALESMAN", "name": "Op"}
+        assert (await client.post("/api/operators", headers=headers, json=body)).status_code == 201
+    pool = app.state.pool
+    assert pool.get_idle_size() == pool.get_size()
+
+    async def state() -> list[object]:
+        async with pool.acquire() as conn:
+            assert not conn.is_in_transaction()
+            return list(
+                await conn.fetchrow(
+                    "select current_setting('app.tenant_id', true), current_user::text, "
+                    "current_setting('plan_cache_mode'), current_setting('enable_sort')"
+                )
+            )
+
+    seen = await asyncio.to_thread(client.blocking_portal.call, state)  # the pool lives on the app's loop
+    assert seen[0] in (None, "") and seen[1] == "reten_app" and seen[2] == "auto" and seen[3] == "on", seen
+    assert "active transaction" not in caplog.text

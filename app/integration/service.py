@@ -60,12 +60,13 @@ async def pull(
     **filters: Any,
 ) -> Page[msgspec.Raw]:
     """``filters``: result_status, channel, commerce_external_id, operator_external_id, scheduled_from,
-    scheduled_to. Three shapes, each one statement on a generic plan (the route runs them):
+    scheduled_to. Three shapes:
 
-    - a cursor walk, and page 1 by offset (the same rows: the walk from the start), plus its count;
-    - a deeper page by offset, planned with its values (the offset decides the plan), plus its count;
+    - a cursor walk, and page 1 by offset (the same rows: the walk from the start) plus its count, on
+      generic plans (the route's);
+    - a deeper page by offset plus its count, planned with their values (the offset decides the plan);
     - with ``updated_since``, a walk by keyset on (updated_at, id), from the first change when no cursor
-      is given (no count: a change feed has no fixed total).
+      is given (no count: a change feed has no fixed total), on a generic plan.
     """
     params = {"tenant_id": tenant_id, **status_filter(status), **filters}
     params["scheduled_to"] = params.get("scheduled_to") or END_OF_TIME
@@ -84,7 +85,6 @@ async def pull(
             after_updated_at=after[0],
             after_id=after[1],
             limit=keyset.fetch,
-            offset=0,
             **params,
         )
         found = [r async for r in rows]

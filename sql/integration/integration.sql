@@ -94,7 +94,7 @@ select count(*)
  where t.commerce_id = (select c.id from app.commerces c
                        where c.tenant_id = :tenant_id and c.external_id = :commerce_external_id);
 
--- name: pull_changes(tenant_id, pull_status, status, result_status, channel, commerce_external_id, operator_external_id, scheduled_from, scheduled_to, updated_since, settle_s, after_updated_at, after_id, limit, offset)
+-- name: pull_changes(tenant_id, pull_status, status, result_status, channel, commerce_external_id, operator_external_id, scheduled_from, scheduled_to, updated_since, settle_s, after_updated_at, after_id, limit)
 -- Incremental mode: the tasks changed at or after updated_since, in (updated_at, id) order (driven by
 -- (tenant_id, updated_at, id) where type = 'TASK'; other filters apply to that scan). Changes of the
 -- last settle_s seconds are held back until a later pull: a transaction that stamped updated_at just
@@ -108,4 +108,4 @@ select t.updated_at, t.id, t.item
    and t.updated_at < statement_timestamp() - make_interval(secs => :settle_s)
    and (t.updated_at, t.id) > (:after_updated_at::timestamptz, :after_id::uuid)
  order by t.updated_at, t.id
- limit :limit offset :offset;
+ limit :limit;
