@@ -62,9 +62,10 @@ async def pull(
     """``filters``: result_status, channel, commerce_external_id, operator_external_id, scheduled_from,
     scheduled_to. Three shapes:
 
-    - a cursor walk, and page 1 by offset (the same rows: the walk from the start) plus its count, on
-      generic plans (the route's);
-    - a deeper page by offset plus its count, planned with their values (the offset decides the plan);
+    - a cursor walk, and page 1 by offset (the same rows: the walk from the start, with the count on
+      each row), one statement on a generic plan (the route's);
+    - a deeper page by offset with its count, planned with its values (the offset decides the plan);
+      past the last page, the count alone;
     - with ``updated_since``, a walk by keyset on (updated_at, id), from the first change when no cursor
       is given (no count: a change feed has no fixed total), on a generic plan.
     """
@@ -95,15 +96,19 @@ async def pull(
             after_scheduled_at=after[0],
             after_id=after[1],
             limit=page.fetch if page.keyset else page.limit,
+            counted=not page.keyset,
             **params,
         )
-    else:
-        await queries.db.plan_with_values(conn)
-        rows = queries.integration.pull_tasks_at(conn, limit=page.limit, offset=page.offset, **params)
-    found = [r async for r in rows]
-    if page.keyset:
-        return page.wrap_keyset([_item(r) for r in found], [(r["scheduled_at"], r["id"]) for r in found])
-    total = await getattr(queries.integration, "count_tasks" + drive(params))(conn, **params)
+        found = [r async for r in rows]
+        if page.keyset:
+            return page.wrap_keyset([_item(r) for r in found], [(r["scheduled_at"], r["id"]) for r in found])
+        return page.wrap([_item(r) for r in found], found[0]["total"] if found else 0)
+    await queries.db.plan_with_values(conn)
+    found = [
+        r
+        async for r in queries.integration.pull_tasks_at(conn, limit=page.limit, offset=page.offset, **params)
+    ]
+    total = found[0]["total"] if found else await queries.integration.count_tasks(conn, **params)
     return page.wrap([_item(r) for r in found], total)
 
 

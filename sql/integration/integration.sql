@@ -14,10 +14,17 @@
 -- 100 + 1) so that the plan is costed for a page, not for the 10 % of the rows a parameter LIMIT is
 -- assumed to take; the outer LIMIT stops it at the page actually asked for.
 
--- name: pull_tasks(tenant_id, pull_status, status, result_status, channel, commerce_external_id, operator_external_id, scheduled_from, scheduled_to, after_scheduled_at, after_id, limit)
--- A page of tasks as integration items in (scheduled_at, id) order, from the start or after a cursor;
+-- name: pull_tasks(tenant_id, pull_status, status, result_status, channel, commerce_external_id, operator_external_id, scheduled_from, scheduled_to, after_scheduled_at, after_id, limit, counted)
+-- A page of tasks as integration items in (scheduled_at, id) order, from the start or after a cursor,
+-- with (when counted) the number of tasks the filters match on every row: page 1 by offset is one round
+-- trip (the count is an InitPlan, which PostgreSQL runs only when the CASE asks for it);
 -- driven by the schedule alone: (tenant_id, scheduled_at, id).
-select p.scheduled_at, p.id, p.item
+select p.scheduled_at, p.id, p.item,
+       case when :counted::boolean then
+         (select count(*) from app.integration_tasks_matching(:tenant_id, :pull_status, :status, :result_status, :channel,
+                                      :commerce_external_id, :operator_external_id, :scheduled_from,
+                                      :scheduled_to) m)
+       end as total
   from (select t.scheduled_at, t.id, t.item
           from app.integration_tasks_matching(:tenant_id, :pull_status, :status, :result_status, :channel,
                                       :commerce_external_id, :operator_external_id, :scheduled_from,
@@ -27,10 +34,18 @@ select p.scheduled_at, p.id, p.item
          limit 101) p
  limit :limit;
 
--- name: pull_tasks_by_status(tenant_id, pull_status, status, result_status, channel, commerce_external_id, operator_external_id, scheduled_from, scheduled_to, after_scheduled_at, after_id, limit)
--- A page of tasks as integration items in (scheduled_at, id) order, from the start or after a cursor;
+-- name: pull_tasks_by_status(tenant_id, pull_status, status, result_status, channel, commerce_external_id, operator_external_id, scheduled_from, scheduled_to, after_scheduled_at, after_id, limit, counted)
+-- A page of tasks as integration items in (scheduled_at, id) order, from the start or after a cursor,
+-- with (when counted) the number of tasks the filters match on every row: page 1 by offset is one round
+-- trip (the count is an InitPlan, which PostgreSQL runs only when the CASE asks for it);
 -- driven by a status: (tenant_id, pull_status, scheduled_at, id) where type = 'TASK'.
-select p.scheduled_at, p.id, p.item
+select p.scheduled_at, p.id, p.item,
+       case when :counted::boolean then
+         (select count(*) from app.integration_tasks_matching(:tenant_id, :pull_status, :status, :result_status, :channel,
+                                      :commerce_external_id, :operator_external_id, :scheduled_from,
+                                      :scheduled_to) m
+                 where m.pull_status = :pull_status)
+       end as total
   from (select t.scheduled_at, t.id, t.item
           from app.integration_tasks_matching(:tenant_id, :pull_status, :status, :result_status, :channel,
                                       :commerce_external_id, :operator_external_id, :scheduled_from,
@@ -41,10 +56,19 @@ select p.scheduled_at, p.id, p.item
          limit 101) p
  limit :limit;
 
--- name: pull_tasks_by_commerce(tenant_id, pull_status, status, result_status, channel, commerce_external_id, operator_external_id, scheduled_from, scheduled_to, after_scheduled_at, after_id, limit)
--- A page of tasks as integration items in (scheduled_at, id) order, from the start or after a cursor;
+-- name: pull_tasks_by_commerce(tenant_id, pull_status, status, result_status, channel, commerce_external_id, operator_external_id, scheduled_from, scheduled_to, after_scheduled_at, after_id, limit, counted)
+-- A page of tasks as integration items in (scheduled_at, id) order, from the start or after a cursor,
+-- with (when counted) the number of tasks the filters match on every row: page 1 by offset is one round
+-- trip (the count is an InitPlan, which PostgreSQL runs only when the CASE asks for it);
 -- driven by a commerce: (tenant_id, commerce_id, scheduled_at, id).
-select p.scheduled_at, p.id, p.item
+select p.scheduled_at, p.id, p.item,
+       case when :counted::boolean then
+         (select count(*) from app.integration_tasks_matching(:tenant_id, :pull_status, :status, :result_status, :channel,
+                                      :commerce_external_id, :operator_external_id, :scheduled_from,
+                                      :scheduled_to) m
+                 where m.commerce_id = (select c.id from app.commerces c
+                                         where c.tenant_id = :tenant_id and c.external_id = :commerce_external_id))
+       end as total
   from (select t.scheduled_at, t.id, t.item
           from app.integration_tasks_matching(:tenant_id, :pull_status, :status, :result_status, :channel,
                                       :commerce_external_id, :operator_external_id, :scheduled_from,
@@ -59,8 +83,12 @@ select p.scheduled_at, p.id, p.item
 -- name: pull_tasks_at(tenant_id, pull_status, status, result_status, channel, commerce_external_id, operator_external_id, scheduled_from, scheduled_to, limit, offset)
 -- A page deeper than the first by offset (the caller plans it with its values: a generic plan cannot
 -- know the offset). The rows it skips are counted off the index and the filters only; items are built
--- for the page alone. Deep offsets still read every row they skip; cursors do not.
-select t.scheduled_at, t.id, t.item
+-- for the page alone, and each row carries the count. Deep offsets still read every row they skip;
+-- cursors do not.
+select t.scheduled_at, t.id, t.item,
+       (select count(*) from app.integration_tasks_matching(:tenant_id, :pull_status, :status, :result_status,
+                                  :channel, :commerce_external_id, :operator_external_id, :scheduled_from,
+                                  :scheduled_to)) as total
   from (select m.id
           from app.integration_tasks_matching(:tenant_id, :pull_status, :status, :result_status, :channel,
                                               :commerce_external_id, :operator_external_id, :scheduled_from,
@@ -71,28 +99,12 @@ select t.scheduled_at, t.id, t.item
  order by t.scheduled_at, t.id;
 
 -- name: count_tasks(tenant_id, pull_status, status, result_status, channel, commerce_external_id, operator_external_id, scheduled_from, scheduled_to)$
--- How many tasks the filters match (offset mode); driven by the schedule alone.
+-- How many tasks the filters match, for an offset page past the last one (planned with its values, as
+-- pull_tasks_at is).
 select count(*)
   from app.integration_tasks_matching(:tenant_id, :pull_status, :status, :result_status, :channel,
                                       :commerce_external_id, :operator_external_id, :scheduled_from,
-                                      :scheduled_to) t;
-
--- name: count_tasks_by_status(tenant_id, pull_status, status, result_status, channel, commerce_external_id, operator_external_id, scheduled_from, scheduled_to)$
--- How many tasks the filters match (offset mode); driven by a status.
-select count(*)
-  from app.integration_tasks_matching(:tenant_id, :pull_status, :status, :result_status, :channel,
-                                      :commerce_external_id, :operator_external_id, :scheduled_from,
-                                      :scheduled_to) t
- where t.pull_status = :pull_status;
-
--- name: count_tasks_by_commerce(tenant_id, pull_status, status, result_status, channel, commerce_external_id, operator_external_id, scheduled_from, scheduled_to)$
--- How many tasks the filters match (offset mode); driven by a commerce.
-select count(*)
-  from app.integration_tasks_matching(:tenant_id, :pull_status, :status, :result_status, :channel,
-                                      :commerce_external_id, :operator_external_id, :scheduled_from,
-                                      :scheduled_to) t
- where t.commerce_id = (select c.id from app.commerces c
-                       where c.tenant_id = :tenant_id and c.external_id = :commerce_external_id);
+                                      :scheduled_to);
 
 -- name: pull_changes(tenant_id, pull_status, status, result_status, channel, commerce_external_id, operator_external_id, scheduled_from, scheduled_to, updated_since, settle_s, after_updated_at, after_id, limit)
 -- Incremental mode: the tasks changed at or after updated_since, in (updated_at, id) order (driven by

@@ -152,8 +152,9 @@ async def test_every_filter_reads_an_index(settings: Settings, tenant: uuid.UUID
             assert not [n for n in nodes if n["Node Type"] == "Seq Scan" and n.get("Relation Name") in big], (
                 name
             )
-            if "count(" in sql or mode == "page 3":
+            if "item" not in sql or mode == "page 3":
                 continue  # a count reads every match; a deep offset sorts its own page of ids
             assert not [n for n in nodes if n["Node Type"] == "Sort"], (mode, name)
             expected = "activities_task_changes_idx" if mode == "changes" else _driving_index(filters)
-            assert on_tasks[0].get("Index Name") == expected, (mode, name, on_tasks[0].get("Index Name"))
+            # the page's scan (a counted page 1 also scans for its count, in an InitPlan)
+            assert expected in [n.get("Index Name") for n in on_tasks], (mode, name, on_tasks)
