@@ -4,7 +4,8 @@ load-test harness and under wrk, each next to pgbench running the same SQL in th
 Seed: ``TENANTS`` tenants of ``SMALL`` tasks and one of ``BIG`` (for the deep pages). Rows measured,
 all with 100 items per page and ``CONCURRENCY`` connections:
 
-- page 1 (offset mode, with its count), a random small tenant's key per request;
+- page 1 (offset mode, with its count), and page 1 via cursor (``cursor=``), a random small tenant's
+  key per request;
 - page 1,000 via cursor, and page 1,000 via offset (with its count), of the big tenant;
 - result submits (COMPLETED... EFFECTIVE), each for a distinct READY task.
 
@@ -133,6 +134,8 @@ async def measure(
         cases = [
             ("page 1 (offset, with count)", small_world, Options(per_page=PER_PAGE),
              [(t["key"], f"{PULL}?per_page={PER_PAGE}") for t in small]),
+            ("page 1 via cursor (cursor=)", small_world, Options(per_page=PER_PAGE, cursor_page=1),
+             [(t["key"], f"{PULL}?per_page={PER_PAGE}&cursor=") for t in small]),
             (f"page {DEEP:,} via cursor", big_world, Options(per_page=PER_PAGE, cursor_page=DEEP),
              [(big["key"], f"{PULL}?per_page={PER_PAGE}&cursor={deep_cursor}")]),
             (f"page {DEEP:,} via offset (with count)", big_world, Options(per_page=PER_PAGE, page=DEEP),
@@ -153,12 +156,15 @@ async def measure(
     rows.append(_row("pgbench", cases[0][0], baseline.pgbench(dsn, scripts, CONCURRENCY, duration_s)))
     from app.structs import decode_cursor
 
+    first = Pagination(page=1, limit=PER_PAGE, keyset=True)
+    scripts = [await _pull_script(dsn, uuid.UUID(t["id"]), first) for t in small]
+    rows.append(_row("pgbench", cases[1][0], baseline.pgbench(dsn, scripts, CONCURRENCY, duration_s)))
     after = decode_cursor(deep_cursor)
     deep = Pagination(page=1, limit=PER_PAGE, keyset=True, after=after)
     script = await _pull_script(dsn, uuid.UUID(big["id"]), deep)
-    rows.append(_row("pgbench", cases[1][0], baseline.pgbench(dsn, [script], CONCURRENCY, duration_s)))
-    script = await _pull_script(dsn, uuid.UUID(big["id"]), Pagination(page=DEEP, limit=PER_PAGE))
     rows.append(_row("pgbench", cases[2][0], baseline.pgbench(dsn, [script], CONCURRENCY, duration_s)))
+    script = await _pull_script(dsn, uuid.UUID(big["id"]), Pagination(page=DEEP, limit=PER_PAGE))
+    rows.append(_row("pgbench", cases[3][0], baseline.pgbench(dsn, [script], CONCURRENCY, duration_s)))
     script, define = await _submit_script(dsn, big)
     rows.append(
         _row("pgbench", "result submit", baseline.pgbench(dsn, [script], CONCURRENCY, duration_s, define))
