@@ -60,8 +60,8 @@ def access(
 
     ``generic_plans``: the request's statements run on their generic plans (planned once per
     connection; for statements written so that one plan serves every parameter value, like the
-    integration pull). ``log_requests=False``: no access line
-    for the route (the integration pull, where a Python log call per request costs throughput)."""
+    integration pull). ``log_requests=False``: no access line for the route (the integration pull,
+    where a Python log call per request costs throughput)."""
     scopes = [permission] if permission else []
     security: list[dict[str, list[str]]]
     if auth == "public":
