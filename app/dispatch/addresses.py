@@ -1,0 +1,132 @@
+"""Which network addresses an outbound call may reach (CONTRACT.md §8; research/reliability-security.md
+§3.5): global unicast only. ``ipaddress.is_global`` alone is not enough on Python 3.11 (it calls
+multicast global, and NAT64/6to4 forms of 127.0.0.1 global), so embedded IPv4 addresses are unwrapped
+and checked too. ``check_base_url`` is the save-time check of a provider URL; the call-time check is on
+the connected socket (``app.dispatch.http``)."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import urllib.parse
+from collections.abc import Awaitable, Callable, Iterable
+
+__all__ = ("Network", "UnsafeUrl", "address_allowed", "check_base_url", "literal_address", "parse_networks")
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # local-use NAT64 (RFC 8215)
+DNS_TIMEOUT_S = 3.0
+
+
+class UnsafeUrl(ValueError):
+    """A URL an outbound call must not go to; the message says why (no secret in it)."""
+
+
+def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(v.strip(), strict=False) for v in values if v.strip())
+
+
+def _embedded(address: Address) -> list[Address]:
+    """The address and every IPv4 address carried inside it (mapped, 6to4, Teredo, NAT64)."""
+    found: list[Address] = [address]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            found.append(address.ipv4_mapped)
+        if address.sixtofour is not None:
+            found.append(address.sixtofour)
+        if address.teredo is not None:
+            found += list(address.teredo)
+        if address in NAT64 or address in NAT64_LOCAL:
+            found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return found
+
+
+def address_allowed(address: Address, allowlist: tuple[Network, ...] = ()) -> bool:
+    """Global unicast, and so is every IPv4 address carried inside it; or inside the test-only
+    allowlist."""
+    for a in _embedded(address):
+        if any(a in net for net in allowlist if net.version == a.version):
+            continue
+        if not a.is_global or a.is_multicast or a.is_reserved or a.is_unspecified or a.is_link_local:
+            return False
+    return True
+
+
+def literal_address(host: str) -> Address | None:
+    """``host`` as an IP address when it is one, in any notation the resolver would accept (dotted,
+    decimal ``2130706433``, hex ``0x7f.1``, octal ``0177.0.0.1``, bracketed IPv6), else None."""
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        return ipaddress.ip_address(bare.split("%", 1)[0])
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(bare))  # the legacy forms getaddrinfo also takes
+    except OSError:
+        return None
+
+
+def _local_name(host: str) -> bool:
+    name = host.rstrip(".").lower()
+    return name in ("localhost", "localhost.localdomain") or name.endswith(".localhost")
+
+
+async def _resolve(host: str, port: int) -> list[Address] | None:
+    """The addresses ``host`` resolves to, or None when DNS does not answer (in time)."""
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await asyncio.wait_for(
+            loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout=DNS_TIMEOUT_S
+        )
+    except (OSError, TimeoutError, UnicodeError):
+        return None
+    return [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+
+
+Resolver = Callable[[str, int], Awaitable[list[Address] | None]]
+
+
+async def check_base_url(
+    url: str,
+    *,
+    allow_http: bool = False,
+    allowlist: tuple[Network, ...] = (),
+    resolve: bool = True,
+    resolver: Resolver | None = None,
+) -> str:
+    """The provider URL as it will be used, or UnsafeUrl: https (http only when ``allow_http``), a host,
+    no userinfo, no query or fragment, and an address that is allowed. A literal IP is checked in every
+    notation; a name is resolved and each address checked when DNS answers (a name that does not
+    resolve is accepted: DNS may be down now, and the check on the connected socket is the one that
+    counts)."""
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise UnsafeUrl("not a valid URL") from exc
+    schemes = ("https", "http") if allow_http else ("https",)
+    if parts.scheme.lower() not in schemes:
+        raise UnsafeUrl("must be an https URL" if not allow_http else "must be an http(s) URL")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise UnsafeUrl("must not carry credentials (user@host)")
+    host = parts.hostname or ""
+    if not host:
+        raise UnsafeUrl("must name a host")
+    if parts.query or parts.fragment:
+        raise UnsafeUrl("must not carry a query or a fragment")
+    if port == 0:
+        raise UnsafeUrl("port 0 is not a port")
+    literal = literal_address(host)
+    if literal is not None:
+        if not address_allowed(literal, allowlist):
+            raise UnsafeUrl("points at a private, loopback, link-local or otherwise non-public address")
+    elif _local_name(host) and not allowlist:
+        raise UnsafeUrl("points at a private, loopback, link-local or otherwise non-public address")
+    elif resolve:
+        found = await (resolver or _resolve)(host, port or (443 if parts.scheme == "https" else 80))
+        if found is not None and not all(address_allowed(a, allowlist) for a in found):
+            raise UnsafeUrl("resolves to a private, loopback, link-local or otherwise non-public address")
+    return urllib.parse.urlunsplit((parts.scheme.lower(), parts.netloc, parts.path.rstrip("/"), "", ""))

@@ -1,0 +1,77 @@
+"""The guarded client against a real loopback receiver: a non-public address is never connected to (the
+receiver counts zero accepts), whatever the notation; the test-only allowlist lets loopback through;
+redirects are not followed; bodies are capped; errors carry no response body."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.dispatch.addresses import parse_networks
+from app.dispatch.http import MAX_BODY, DeliveryError, GuardedClient
+
+from .receiver import Receiver
+
+LOOPBACK = parse_networks(["127.0.0.0/8", "::1/128"])
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "localhost", "0x7f.1", "127.1", "2130706433", "[::ffff:127.0.0.1]"]
+)
+async def test_a_non_public_address_is_never_connected(host: str) -> None:
+    async with Receiver() as receiver, GuardedClient() as client:
+        url = f"http://{host}:{receiver.port}/activities"
+        with pytest.raises(DeliveryError) as caught:
+            await client.post_json(url, b"{}", {})
+        assert receiver.accepts == 0
+        assert caught.value.code in ("BLOCKED_ADDRESS", "CONNECT_FAILED", "TRANSPORT"), caught.value.code
+
+
+async def test_ipv6_loopback_is_never_connected() -> None:
+    async with Receiver(host="::1") as receiver, GuardedClient() as client:
+        with pytest.raises(DeliveryError) as caught:
+            await client.post_json(f"{receiver.url}/x", b"{}", {})
+        assert receiver.accepts == 0 and caught.value.code == "BLOCKED_ADDRESS"
+
+
+async def test_the_allowlist_lets_loopback_through_and_the_answer_comes_back() -> None:
+    async with Receiver(body=b'{"id": "abc"}') as receiver, GuardedClient(LOOPBACK) as client:
+        response = await client.post_json(f"{receiver.url}/activities", b'{"a": 1}', {"x-api-key": "k"})
+    assert response.status == 200 and response.json() == {"id": "abc"}
+    [request] = receiver.requests
+    assert request.method == "POST" and request.path == "/activities" and request.body == b'{"a": 1}'
+    assert request.headers["x-api-key"] == "k" and request.headers["content-type"] == "application/json"
+
+
+async def test_a_redirect_is_not_followed() -> None:
+    async with Receiver() as target, Receiver(status=302) as redirecting, GuardedClient(LOOPBACK) as client:
+        redirecting.extra_headers["location"] = f"{target.url}/elsewhere"
+        with pytest.raises(DeliveryError) as caught:
+            await client.post_json(f"{redirecting.url}/activities", b"{}", {})
+    assert caught.value.code == "REDIRECT" and caught.value.status == 302
+    assert target.accepts == 0
+
+
+async def test_an_error_status_is_a_delivery_error_without_the_body() -> None:
+    async with (
+        Receiver(status=500, body=b'{"secret": "do not echo"}') as receiver,
+        GuardedClient(LOOPBACK) as client,
+    ):
+        with pytest.raises(DeliveryError) as caught:
+            await client.post_json(f"{receiver.url}/a", b"{}", {"x-api-key": "super-secret"})
+    assert caught.value.code == "HTTP_STATUS" and caught.value.status == 500
+    assert "do not echo" not in str(caught.value) and "super-secret" not in str(caught.value)
+
+
+async def test_at_most_64_kib_of_a_response_is_read() -> None:
+    async with Receiver(body=b"x" * (MAX_BODY * 4)) as receiver, GuardedClient(LOOPBACK) as client:
+        response = await client.post_json(f"{receiver.url}/a", b"{}", {})
+    assert len(response.body) == MAX_BODY and response.json() is None
+
+
+async def test_nothing_listening_is_a_connect_failure() -> None:
+    async with Receiver() as receiver:
+        port = receiver.port
+    async with GuardedClient(LOOPBACK) as client:
+        with pytest.raises(DeliveryError) as caught:
+            await client.post_json(f"http://127.0.0.1:{port}/a", b"{}", {})
+    assert caught.value.code == "CONNECT_FAILED"
