@@ -25,8 +25,11 @@ def _prepare(settings: Settings, *, database: str = "reten") -> tuple[Settings, 
     server = None
     data_dir = Path(settings.data_dir)
     overrides: dict[str, Any] = {}
-    if settings.jwt_secret is None and not settings.production:
-        overrides["jwt_secret"] = development_secrets(data_dir)["jwt_secret"]
+    if not settings.production:
+        generated = development_secrets(data_dir)
+        for name in ("jwt_secret", "credentials_keys"):
+            if getattr(settings, name) is None:
+                overrides[name] = generated[name]
     owner_dsn = settings.owner_database_url
     if settings.database_url is None:
         if settings.production:

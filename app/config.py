@@ -51,6 +51,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     password_hash_profile: Literal["default", "cheapest"] = "default"
     password_hash_concurrency: Positive = 2
     request_max_body_bytes: Positive = 1024 * 1024
+    # Provider credentials: AES-256-GCM key ring, "id:base64key[,id:base64key...]", the first is primary.
+    credentials_keys: str | None = None
+    # Development only: plain-http provider URLs, and networks outbound calls may reach although not
+    # public (a loopback receiver in tests). Both refused in production.
+    dispatch_allow_http: bool = False
+    dispatch_test_allowlist: list[str] = msgspec.field(default_factory=list)
     # Incremental pulls hold back changes younger than this (a transaction may still be committing).
     pull_changes_settle_s: Annotated[float, msgspec.Meta(ge=0, le=60)] = 2.0
     log_requests: bool = True
@@ -69,6 +75,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raise ValueError("PASSWORD_HASH_PROFILE=cheapest is for tests only")
             if self.database_url is None:
                 raise ValueError("production needs DATABASE_URL (the embedded server is for development)")
+            if self.credentials_keys is None:
+                raise ValueError("production needs CREDENTIALS_KEYS (the provider credentials key ring)")
+            if self.dispatch_allow_http or self.dispatch_test_allowlist:
+                raise ValueError("DISPATCH_ALLOW_HTTP and DISPATCH_TEST_ALLOWLIST are for development only")
+        if self.credentials_keys is not None:
+            from app.dispatch.crypto import KeyRing
+
+            KeyRing.parse(self.credentials_keys)  # a bad ring stops the start, not the first dispatch
+        if self.dispatch_test_allowlist:
+            from app.dispatch.addresses import parse_networks
+
+            parse_networks(self.dispatch_test_allowlist)
         if self.pool_min_size > self.pool_max_size:
             raise ValueError("POOL_MIN_SIZE must not exceed POOL_MAX_SIZE")
         return self
@@ -91,12 +109,18 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         value = env.get(name.upper())
         if value is None or value == "":
             continue
-        if name == "cors_origins" and not value.strip().startswith("["):
+        if name in ("cors_origins", "dispatch_test_allowlist") and not value.strip().startswith("["):
             raw[name] = [v.strip() for v in value.split(",") if v.strip()]
         else:
             raw[name] = _parse(value)
     raw.update(overrides)
     return msgspec.convert(raw, Settings, strict=False)
+
+
+def _generated_ring() -> str:
+    from app.dispatch.crypto import generate_key
+
+    return generate_key("dev1")
 
 
 def development_secrets(data_dir: Path) -> dict[str, str]:
@@ -110,6 +134,7 @@ def development_secrets(data_dir: Path) -> dict[str, str]:
     for key, factory in (
         ("jwt_secret", lambda: secrets.token_urlsafe(48)),
         ("demo_password", lambda: "demo-" + secrets.token_urlsafe(12)),
+        ("credentials_keys", lambda: _generated_ring()),
     ):
         if key not in stored:
             stored[key] = factory()

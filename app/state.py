@@ -6,6 +6,8 @@ from app.auth.api_keys import ApiKeyCache
 from app.auth.passwords import Passwords
 from app.auth.tokens import TokenService
 from app.config import Settings
+from app.dispatch.addresses import parse_networks
+from app.dispatch.crypto import KeyRing
 from app.ratelimit import TokenBucket
 
 __all__ = ("Services",)
@@ -18,6 +20,9 @@ class Services:
         self.passwords = Passwords(settings.password_hash_profile, settings.password_hash_concurrency)
         self.api_key_cache = ApiKeyCache(settings.api_key_cache_ttl_s)
         self.key_limiter = TokenBucket(settings.api_key_rate_per_s, settings.api_key_burst)
+        # None only outside production without CREDENTIALS_KEYS: credential writes then answer 503.
+        self.key_ring = KeyRing.parse(settings.credentials_keys) if settings.credentials_keys else None
+        self.dispatch_allowlist = parse_networks(settings.dispatch_test_allowlist)
         per_minute = settings.login_attempts_per_minute
         self.login_by_identifier = TokenBucket(per_minute / 60, per_minute)
         self.login_by_ip = TokenBucket(5 * per_minute / 60, 5 * per_minute)

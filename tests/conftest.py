@@ -22,6 +22,7 @@ from app.db import migrate
 from app.embedded import ClusterDsns, bootstrap_cluster, start_embedded
 
 TEST_DB = os.environ.get("TEST_DB_NAME", "reten_test")
+TEST_KEY_RING = "t1:" + "dGVzdC1vbmx5LWtleS1mb3ItcmV0ZW4tdGVzdHMtMzI="  # 32 bytes, tests only
 PASSWORD = "correct-horse-battery"
 SUPER_EMAIL = "root@reten.test"
 
@@ -52,6 +53,9 @@ def settings(cluster: ClusterDsns) -> Settings:
         login_attempts_per_minute=10_000,
         log_requests=False,
         pull_changes_settle_s=0.0,  # incremental pulls see a change at once (one test sets it back)
+        credentials_keys=TEST_KEY_RING,
+        dispatch_allow_http=True,  # the loopback receiver speaks plain http
+        dispatch_test_allowlist=["127.0.0.0/8", "::1/128"],
     )
 
 

@@ -145,6 +145,15 @@ def test_settings_refuse_short_secret(settings: Settings) -> None:
         Settings(**{**fields, "jwt_secret": "short"}).validate()
     with pytest.raises(ValueError, match="cheapest"):
         Settings(**{**fields, "reten_env": "production"}).validate()
+    production = {**fields, "reten_env": "production", "password_hash_profile": "default"}
+    with pytest.raises(ValueError, match="CREDENTIALS_KEYS"):
+        Settings(**{**production, "credentials_keys": None}).validate()
+    with pytest.raises(ValueError, match="development only"):
+        Settings(**production).validate()  # the test settings allow http and a loopback allowlist
+    with pytest.raises(ValueError, match="32 bytes"):
+        Settings(**{**fields, "credentials_keys": "k:QUFB"}).validate()
+    with pytest.raises(ValueError):
+        Settings(**{**fields, "dispatch_test_allowlist": ["not a network"]}).validate()
 
 
 async def test_cors_allows_configured_origins_with_credentials(settings: Settings) -> None:
