@@ -147,6 +147,23 @@ def cmd_migrate(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    from app.dispatch.crypto import KeyRing, generate_key
+
+    if args.keys_command == "generate":
+        print(generate_key(args.id))
+        return 0
+    settings, owner_dsn, _server = _prepare(load_settings())
+    if settings.credentials_keys is None:
+        raise SystemExit("CREDENTIALS_KEYS is not set")
+    from app.dispatch.keys import rotate
+
+    ring = KeyRing.parse(settings.credentials_keys)
+    done = asyncio.run(rotate(owner_dsn, ring))
+    print(f"re-encrypted {done['rotated']} credentials in {done['tenants']} tenants with key {ring.primary!r}")
+    return 0
+
+
 def cmd_admin_create(args: argparse.Namespace) -> int:
     if len(args.password) < 8:
         print("password must be at least 8 characters", file=sys.stderr)
@@ -195,6 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--duration", type=float, default=10, help="activities: seconds per measured phase")
     bench.add_argument("--workers", type=int, default=2, help="activities: uvicorn workers of the service")
     bench.set_defaults(func=cmd_bench)
+    keys = sub.add_parser("keys", help="the provider credentials key ring (CREDENTIALS_KEYS)")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    generate = keys_sub.add_parser("generate", help="print a new key entry, id:base64key")
+    generate.add_argument("--id", required=True)
+    generate.set_defaults(func=cmd_keys)
+    keys_sub.add_parser(
+        "rotate", help="re-encrypt stored credentials with the primary (first) key, as the owner role"
+    ).set_defaults(func=cmd_keys)
     from app.loadtest.cli import add_commands
 
     add_commands(sub)

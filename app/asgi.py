@@ -23,6 +23,7 @@ from app.auth.principal import Principal
 from app.commerces.controller import CommerceController
 from app.config import Settings, load_settings
 from app.db import db_lifespan, provide_db
+from app.dispatch.controller import DispatchConfigController, DispatchProviderController
 from app.errors import handle_exception
 from app.health import health, ready
 from app.integration.controller import IntegrationController
@@ -82,6 +83,8 @@ def create_app(settings: Settings) -> Litestar:
             ResultController,
             ActivityConfigController,
             IntegrationController,
+            DispatchProviderController,
+            DispatchConfigController,
         ],
         lifespan=[db_lifespan],
         dependencies={

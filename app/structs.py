@@ -31,6 +31,7 @@ __all__ = (
     "Timestamp",
     "decode_cursor",
     "decode_metadata",
+    "either_spelling",
     "encode_cursor",
     "first_duplicate",
     "from_row",
@@ -39,6 +40,7 @@ __all__ = (
     "json_param",
     "like_pattern",
     "merge_patch",
+    "one_spelling",
     "present",
     "provide_pagination",
     "require_offset",
@@ -78,6 +80,22 @@ def require_offset(**times: datetime | None) -> None:
     for name, value in times.items():
         if value is not None and value.tzinfo is None:
             raise BadRequest.field(name, "needs a UTC offset, e.g. 2025-01-16T09:00:00Z")
+
+
+def either_spelling(name: str, snake: Any, camel: Any) -> Any:
+    """The value of a body field documented in two spellings (two revisions of a page): either one, or
+    ValueError naming the field when both were sent and differ."""
+    if snake is not None and camel is not None and snake != camel:
+        raise ValueError(f"{name}: both spellings were sent with different values")
+    return snake if snake is not None else camel
+
+
+def one_spelling(name: str, snake: Any, camel: Any) -> Any:
+    """As ``either_spelling``, and required."""
+    value = either_spelling(name, snake, camel)
+    if value is None:
+        raise ValueError(f"{name}: required")
+    return value
 
 
 def present(struct: msgspec.Struct) -> dict[str, Any]:

@@ -37,6 +37,7 @@ TENANT_TABLES = (
     "activity_target_users",
     "activity_attributes",
     "activity_results",
+    "dispatch_configs",
 )
 RLS_VIOLATION = "row-level security"
 
@@ -130,6 +131,7 @@ def new_row(table: str, seed: Seed, tenant: uuid.UUID) -> dict[str, Any]:
             "occurred_at": datetime.now(UTC),
             "result": "probe",
         },
+        "dispatch_configs": {"dispatch_provider_id": d["mock_provider"], "channel": "PUSH", "is_active": False},
     }
     if table not in rows:
         raise AssertionError(f"no row factory for {table}")
@@ -176,6 +178,10 @@ async def seed_activities(conn: asyncpg.Connection, d: dict[str, uuid.UUID]) -> 
         r["id"] for r in await conn.fetch("select id from app.attribute_keys order by key")
     ]
     await conn.execute("insert into app.task_result_types (code, label) values ('DONE', 'Done')")
+    d["mock_provider"] = await conn.fetchval("select id from app.dispatch_providers where code = 'MOCK'")
+    await conn.execute(
+        "insert into app.dispatch_configs (dispatch_provider_id, channel) values ($1, 'SMS')", d["mock_provider"]
+    )
     await conn.execute(
         "insert into app.target_resolution_configs (id, resolution_strategy) values ($1, 'ON_CREATION')",
         d["config"],

@@ -11,7 +11,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from app.activities.schemas import CriterionInput, Priority
-from app.structs import Name, Output, SnakeInput, Timestamp
+from app.structs import Name, Output, SnakeInput, Timestamp, either_spelling, one_spelling
 
 __all__ = (
     "AttributeKey",
@@ -81,10 +81,10 @@ class AttributePolicyUpsert(msgspec.Struct, kw_only=True, forbid_unknown_fields=
 
     def normalized(self) -> tuple[uuid.UUID, str, str, str | None]:
         """(attribute_key_id, strategy, resolver_type, hook_url); ValueError names what is wrong."""
-        key_id = _one("attribute_key_id", self.attribute_key_id, self.attribute_key_id_camel)
-        strategy = _one("resolution_strategy", self.resolution_strategy, self.strategy)
-        resolver = _one("resolver_type", self.resolver_type, self.resolver_type_camel)
-        hook = _either("hook_url", self.hook_url, self.hook_url_camel)
+        key_id = one_spelling("attribute_key_id", self.attribute_key_id, self.attribute_key_id_camel)
+        strategy = one_spelling("resolution_strategy", self.resolution_strategy, self.strategy)
+        resolver = one_spelling("resolver_type", self.resolver_type, self.resolver_type_camel)
+        hook = either_spelling("hook_url", self.hook_url, self.hook_url_camel)
         if resolver == "CLIENT_HOOK":
             if hook is None:
                 raise ValueError("hook_url: a CLIENT_HOOK policy needs the hook's URL")
@@ -92,19 +92,6 @@ class AttributePolicyUpsert(msgspec.Struct, kw_only=True, forbid_unknown_fields=
         elif hook is not None:
             raise ValueError("hook_url: only a CLIENT_HOOK policy has a hook URL")
         return key_id, strategy, resolver, hook
-
-
-def _either(name: str, snake: Any, camel: Any) -> Any:
-    if snake is not None and camel is not None and snake != camel:
-        raise ValueError(f"{name}: both spellings were sent with different values")
-    return snake if snake is not None else camel
-
-
-def _one(name: str, snake: Any, camel: Any) -> Any:
-    value = _either(name, snake, camel)
-    if value is None:
-        raise ValueError(f"{name}: required")
-    return value
 
 
 def _check_url(url: str) -> None:

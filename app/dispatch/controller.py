@@ -1,0 +1,108 @@
+"""``/api/dispatch-providers`` (global, read) and ``/api/dispatch-configs`` (the tenant's)."""
+
+from __future__ import annotations
+
+import uuid
+
+from litestar import Controller, delete, get, patch, post
+
+from app.auth.guards import access
+from app.db import Connection
+from app.dispatch import service
+from app.dispatch.schemas import ChannelDefinition, DispatchConfig, DispatchConfigWrite, Provider
+from app.state import Services
+
+__all__ = ("DispatchConfigController", "DispatchProviderController")
+
+_RULES = (
+    "The provider must be active and define the channel (400); the credential and settings keys its "
+    "channel definition marks required must be present, and credentials may carry only the keys of its "
+    "credential schema (400). `baseUrl` is required for a REST provider (MOCK ignores it): https, no user "
+    "info, and it must not point at a private, loopback, link-local or otherwise non-public address (a "
+    "literal IP in any notation, or what the name resolves to when DNS answers; every call checks the "
+    "connected address again). One active config per channel (409). Credentials are encrypted with "
+    "AES-256-GCM and never returned; `hasCredentials` (addition) says whether some are stored."
+)
+
+
+class DispatchProviderController(Controller):
+    path = "/api/dispatch-providers"
+    tags = ["Dispatch"]
+
+    @get(
+        "/",
+        operation_id="ListDispatchProviders",
+        summary="Dispatch providers with their channel definitions",
+        **access("VIEW_ACTIVITIES", auth="user", doc="Global (not per tenant); `x-tenant-id` is not needed."),
+    )
+    async def list_providers(self, db: Connection) -> list[Provider]:
+        return await service.providers(db)
+
+    @get(
+        "/{provider_id:uuid}/channel-definitions",
+        operation_id="ListDispatchChannelDefinitions",
+        summary="A provider's channel definitions",
+        **access("VIEW_ACTIVITIES", auth="user", doc="Unknown provider -> 404."),
+    )
+    async def list_channel_definitions(
+        self, db: Connection, provider_id: uuid.UUID
+    ) -> list[ChannelDefinition]:
+        return await service.channel_definitions(db, provider_id)
+
+
+class DispatchConfigController(Controller):
+    path = "/api/dispatch-configs"
+    tags = ["Dispatch"]
+
+    @get(
+        "/",
+        operation_id="ListDispatchConfigs",
+        summary="The tenant's dispatch configs",
+        **access("VIEW_ACTIVITIES"),
+    )
+    async def list_configs(self, db: Connection, tenant: uuid.UUID) -> list[DispatchConfig]:
+        return await service.configs(db, tenant)
+
+    @post(
+        "/",
+        operation_id="CreateDispatchConfig",
+        summary="Create a dispatch config",
+        **access(
+            "MANAGE_ACTIVITY_CONFIG",
+            doc="Body: `dispatchProviderId`/`dispatch_provider_id`, `channel`, `baseUrl`/`base_url`, "
+            "`credentials` (an object), `settings` (an object). " + _RULES,
+        ),
+    )
+    async def create_config(
+        self, db: Connection, services: Services, tenant: uuid.UUID, data: DispatchConfigWrite
+    ) -> DispatchConfig:
+        return await service.create_config(db, services, tenant, data)
+
+    @patch(
+        "/{config_id:uuid}",
+        operation_id="UpdateDispatchConfig",
+        summary="Update a dispatch config",
+        **access(
+            "MANAGE_ACTIVITY_CONFIG",
+            doc="Any field of the create body, plus `isActive`/`is_active`; credentials sent replace the "
+            "stored ones. " + _RULES,
+        ),
+    )
+    async def update_config(
+        self,
+        db: Connection,
+        services: Services,
+        tenant: uuid.UUID,
+        config_id: uuid.UUID,
+        data: DispatchConfigWrite,
+    ) -> DispatchConfig:
+        return await service.update_config(db, services, tenant, config_id, data)
+
+    @delete(
+        "/{config_id:uuid}",
+        operation_id="DeactivateDispatchConfig",
+        summary="Deactivate a dispatch config",
+        **access("MANAGE_ACTIVITY_CONFIG", doc="Soft delete: `isActive` becomes false (204)."),
+    )
+    async def deactivate_config(self, db: Connection, tenant: uuid.UUID, config_id: uuid.UUID) -> None:
+        await service.deactivate_config(db, tenant, config_id)

@@ -1,0 +1,200 @@
+"""Dispatch providers and the tenant's dispatch configs: validation against the provider's channel
+definition, the baseUrl address rules, credentials encrypted before they reach the database."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import msgspec
+
+from app.db import Connection, fetch_one, json_param, queries
+from app.dispatch.addresses import UnsafeUrl, check_base_url
+from app.dispatch.crypto import credentials_aad
+from app.dispatch.schemas import ChannelDefinition, DispatchConfig, DispatchConfigWrite, Provider, ProviderRef
+from app.errors import BadRequest, NotFound, ServiceUnavailable
+from app.state import Services
+from app.structs import from_row
+
+__all__ = (
+    "channel_definitions",
+    "configs",
+    "create_config",
+    "deactivate_config",
+    "providers",
+    "update_config",
+)
+
+
+async def providers(conn: Connection) -> list[Provider]:
+    rows = queries.dispatch.providers(conn)
+    return [
+        from_row(Provider, r, channel_definitions=msgspec.Raw(r["channel_definitions"])) async for r in rows
+    ]
+
+
+async def channel_definitions(conn: Connection, provider_id: uuid.UUID) -> list[ChannelDefinition]:
+    rows = [r async for r in queries.dispatch.channel_definitions(conn, dispatch_provider_id=provider_id)]
+    if not rows and not await queries.dispatch.provider_exists(conn, id=provider_id):
+        raise NotFound.of("Dispatch provider")
+    return [
+        from_row(
+            ChannelDefinition,
+            r,
+            credential_schema=msgspec.Raw(r["credential_schema"]),
+            settings_schema=msgspec.Raw(r["settings_schema"]),
+        )
+        for r in rows
+    ]
+
+
+def to_config(row: Any) -> DispatchConfig:
+    return from_row(
+        DispatchConfig,
+        row,
+        settings=msgspec.Raw(row["settings"]),
+        dispatch_provider=ProviderRef(code=row["provider_code"], name=row["provider_name"]),
+    )
+
+
+async def configs(conn: Connection, tenant_id: uuid.UUID) -> list[DispatchConfig]:
+    return [to_config(r) async for r in queries.dispatch.configs(conn, tenant_id=tenant_id)]
+
+
+def _fields(data: DispatchConfigWrite, *, create: bool) -> dict[str, Any]:
+    try:
+        return data.fields(create=create)
+    except ValueError as exc:
+        name, _, message = str(exc).partition(": ")
+        raise BadRequest.field(name, message) from exc
+
+
+def _missing(schema: list[dict[str, Any]], values: dict[str, Any]) -> list[str]:
+    return [f["key"] for f in schema if f.get("required") and values.get(f["key"]) in (None, "")]
+
+
+async def _checked(
+    conn: Connection, services: Services, row: dict[str, Any], credentials: dict[str, str]
+) -> dict[str, Any]:
+    """``row`` checked against its provider's definition of its channel (400 naming the field), with
+    ``base_url`` as it will be stored."""
+    found = await queries.dispatch.channel_definition(
+        conn, dispatch_provider_id=row["dispatch_provider_id"], channel=row["channel"]
+    )
+    if found is None or not found["is_active"]:
+        raise BadRequest.field("dispatch_provider_id", "no such active dispatch provider")
+    if found["definition_id"] is None:
+        raise BadRequest.field(
+            "channel", f"the provider {found['code']} does not define channel {row['channel']}"
+        )
+    schema = json.loads(found["credential_schema"])
+    unknown = sorted(set(credentials) - {f["key"] for f in schema})
+    if unknown:
+        raise BadRequest.field(
+            "credentials", f"not in the provider's credential schema: {', '.join(unknown)}"
+        )
+    if missing := _missing(schema, credentials):
+        raise BadRequest.field("credentials", f"required: {', '.join(missing)}")
+    if missing := _missing(json.loads(found["settings_schema"]), row["settings"]):
+        raise BadRequest.field("settings", f"required: {', '.join(missing)}")
+    if row["base_url"] is None:
+        if found["protocol_type"] == "REST":
+            raise BadRequest.field("base_url", f"required for the {found['code']} provider")
+        return row
+    try:
+        row["base_url"] = await check_base_url(
+            row["base_url"],
+            allow_http=services.settings.dispatch_allow_http,
+            allowlist=services.dispatch_allowlist,
+        )
+    except UnsafeUrl as exc:
+        raise BadRequest.field("base_url", str(exc)) from exc
+    return row
+
+
+async def _save(
+    conn: Connection,
+    services: Services,
+    tenant_id: uuid.UUID,
+    row: dict[str, Any],
+    credentials: dict[str, str] | None,
+) -> DispatchConfig:
+    """Write ``row`` (credentials encrypted when given, else the stored ciphertext kept) and return it."""
+    ring = services.key_ring
+    if credentials is not None:
+        if ring is None:
+            raise ServiceUnavailable("Credentials cannot be stored: CREDENTIALS_KEYS is not configured")
+        aad = credentials_aad(tenant_id, row["id"])
+        row["credentials"] = ring.encrypt(msgspec.json.encode(credentials), aad) if credentials else None
+    key_id = ring.key_id(row["credentials"]) if ring and row.get("credentials") else None
+    await queries.dispatch.save_config(
+        conn,
+        tenant_id=tenant_id,
+        id=row["id"],
+        dispatch_provider_id=row["dispatch_provider_id"],
+        channel=row["channel"],
+        base_url=row["base_url"],
+        settings=json_param(row["settings"]),
+        credentials=row.get("credentials"),
+        credentials_key_id=key_id,
+        is_active=row["is_active"],
+    )
+    return to_config(
+        await fetch_one(queries.dispatch.config, "Dispatch config", conn, tenant_id=tenant_id, id=row["id"])
+    )
+
+
+async def create_config(
+    conn: Connection, services: Services, tenant_id: uuid.UUID, data: DispatchConfigWrite
+) -> DispatchConfig:
+    sent = _fields(data, create=True)
+    credentials = sent.pop("credentials", {})
+    row = {"id": uuid.uuid4(), "base_url": None, "settings": {}, "is_active": True, **sent}
+    row = await _checked(conn, services, row, credentials)
+    return await _save(conn, services, tenant_id, row, credentials)
+
+
+async def update_config(
+    conn: Connection,
+    services: Services,
+    tenant_id: uuid.UUID,
+    config_id: uuid.UUID,
+    data: DispatchConfigWrite,
+) -> DispatchConfig:
+    sent = _fields(data, create=False)
+    stored = await fetch_one(
+        queries.dispatch.config, "Dispatch config", conn, tenant_id=tenant_id, id=config_id
+    )
+    credentials = sent.pop("credentials", None)
+    row = {
+        "id": config_id,
+        "dispatch_provider_id": stored["dispatch_provider_id"],
+        "channel": stored["channel"],
+        "base_url": stored["base_url"],
+        "settings": json.loads(stored["settings"]),
+        "is_active": stored["is_active"],
+        "credentials": stored["credentials"],
+        **sent,
+    }
+    current = credentials
+    if current is None:  # kept: checked against the (maybe new) channel definition as stored
+        current = _decrypted(services, tenant_id, config_id, stored["credentials"])
+    row = await _checked(conn, services, row, current)
+    return await _save(conn, services, tenant_id, row, credentials)
+
+
+def _decrypted(
+    services: Services, tenant_id: uuid.UUID, config_id: uuid.UUID, value: bytes | None
+) -> dict[str, str]:
+    if value is None:
+        return {}
+    if services.key_ring is None:
+        raise ServiceUnavailable("Credentials cannot be read: CREDENTIALS_KEYS is not configured")
+    return dict(msgspec.json.decode(services.key_ring.decrypt(value, credentials_aad(tenant_id, config_id))))
+
+
+async def deactivate_config(conn: Connection, tenant_id: uuid.UUID, config_id: uuid.UUID) -> None:
+    await fetch_one(
+        queries.dispatch.deactivate_config, "Dispatch config", conn, tenant_id=tenant_id, id=config_id
+    )

@@ -1,0 +1,88 @@
+-- Push dispatch (CONTRACT.md §8): the global providers and channel definitions, and the tenant's
+-- dispatch configs (credentials are ciphertext made by the service; never read back by a list).
+
+-- name: providers()
+-- Every provider with its channel definitions (as the list shows them), by code.
+select p.id, p.code, p.name, p.protocol_type, p.is_active,
+       coalesce(json_agg(json_build_object('channel', d.channel, 'credentialSchema', d.credential_schema,
+                                           'settingsSchema', d.settings_schema) order by d.channel)
+                  filter (where d.id is not null), '[]') as channel_definitions
+  from app.dispatch_providers p
+  left join app.dispatch_channel_definitions d on d.dispatch_provider_id = p.id
+ group by p.id
+ order by p.code;
+
+-- name: provider_exists(id)$
+-- Is there such a provider? (Its channel definitions came back empty.)
+select exists (select 1 from app.dispatch_providers where id = :id);
+
+-- name: channel_definitions(dispatch_provider_id)
+-- One provider's channel definitions, by channel.
+select id, dispatch_provider_id, channel, credential_schema, settings_schema, created_at, updated_at
+  from app.dispatch_channel_definitions
+ where dispatch_provider_id = :dispatch_provider_id
+ order by channel;
+
+-- name: channel_definition(dispatch_provider_id, channel)^
+-- What a config for (provider, channel) is checked against: the provider and its definition of the
+-- channel (definition columns null when the provider does not define it). No row: no such provider.
+select p.code, p.protocol_type, p.is_active, d.id as definition_id, d.credential_schema, d.settings_schema
+  from app.dispatch_providers p
+  left join app.dispatch_channel_definitions d on d.dispatch_provider_id = p.id and d.channel = :channel
+ where p.id = :dispatch_provider_id;
+
+-- name: configs(tenant_id)
+-- The tenant's dispatch configs with their provider, oldest first.
+select c.id, c.dispatch_provider_id, c.channel, c.base_url, c.settings, c.is_active,
+       c.credentials is not null as has_credentials, c.created_at, c.updated_at,
+       p.code as provider_code, p.name as provider_name
+  from app.dispatch_configs c
+  join app.dispatch_providers p on p.id = c.dispatch_provider_id
+ where c.tenant_id = :tenant_id
+ order by c.created_at, c.id;
+
+-- name: config(tenant_id, id)^
+-- One dispatch config with its provider, row-locked (a PATCH merges into it).
+select c.id, c.dispatch_provider_id, c.channel, c.base_url, c.settings, c.is_active, c.credentials,
+       c.credentials is not null as has_credentials, c.created_at, c.updated_at,
+       p.code as provider_code, p.name as provider_name
+  from app.dispatch_configs c
+  join app.dispatch_providers p on p.id = c.dispatch_provider_id
+ where c.tenant_id = :tenant_id and c.id = :id
+   for update of c;
+
+-- name: save_config(tenant_id, id, dispatch_provider_id, channel, base_url, settings, credentials, credentials_key_id, is_active)^
+-- Create a config, or replace every column of an existing one (a PATCH sends the merged row).
+insert into app.dispatch_configs as c (tenant_id, id, dispatch_provider_id, channel, base_url, settings,
+                                       credentials, credentials_key_id, is_active)
+values (:tenant_id, :id, :dispatch_provider_id, :channel, :base_url, :settings::jsonb, :credentials,
+        :credentials_key_id, :is_active)
+on conflict (tenant_id, id) do update
+   set dispatch_provider_id = excluded.dispatch_provider_id, channel = excluded.channel,
+       base_url = excluded.base_url, settings = excluded.settings, credentials = excluded.credentials,
+       credentials_key_id = excluded.credentials_key_id, is_active = excluded.is_active,
+       updated_at = clock_timestamp()
+returning id;
+
+-- name: deactivate_config(tenant_id, id)$
+-- Soft delete: the config stops being used; a later create for the channel may take its place.
+update app.dispatch_configs set is_active = false, updated_at = clock_timestamp()
+ where tenant_id = :tenant_id and id = :id
+returning id;
+
+-- name: tenant_ids()
+-- Every tenant (key rotation, run by `reten keys rotate` as the owner role: it walks the tenants and
+-- works inside each one's context).
+select id from app.tenants order by id;
+
+-- name: configs_on_old_keys(tenant_id, primary_key_id)
+-- The tenant's configs whose credentials are not on the primary key yet, row-locked.
+select id, credentials
+  from app.dispatch_configs
+ where tenant_id = :tenant_id and credentials_key_id is distinct from :primary_key_id and credentials is not null
+   for update;
+
+-- name: set_credentials(tenant_id, id, credentials, credentials_key_id)!
+-- Store re-encrypted credentials (the plaintext never changes).
+update app.dispatch_configs set credentials = :credentials, credentials_key_id = :credentials_key_id
+ where tenant_id = :tenant_id and id = :id;
