@@ -160,7 +160,10 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
     ring = KeyRing.parse(settings.credentials_keys)
     done = asyncio.run(rotate(owner_dsn, ring))
-    print(f"re-encrypted {done['rotated']} credentials in {done['tenants']} tenants with key {ring.primary!r}")
+    print(
+        f"re-encrypted {done['rotated']} credentials in {done['tenants']} tenants "
+        f"(primary key {ring.primary!r})"
+    )
     return 0
 
 

@@ -86,7 +86,9 @@ async def app_pool(cluster: ClusterDsns) -> AsyncIterator[asyncpg.Pool]:
 
 
 # Global catalogue tables seeded by migrations survive the per-test truncation.
-KEEP_TABLES: frozenset[str] = frozenset({"attribute_keys", "dispatch_providers", "dispatch_channel_definitions"})
+KEEP_TABLES: frozenset[str] = frozenset(
+    {"attribute_keys", "dispatch_providers", "dispatch_channel_definitions"}
+)
 
 
 @pytest.fixture(autouse=True)

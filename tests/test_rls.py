@@ -131,7 +131,11 @@ def new_row(table: str, seed: Seed, tenant: uuid.UUID) -> dict[str, Any]:
             "occurred_at": datetime.now(UTC),
             "result": "probe",
         },
-        "dispatch_configs": {"dispatch_provider_id": d["mock_provider"], "channel": "PUSH", "is_active": False},
+        "dispatch_configs": {
+            "dispatch_provider_id": d["mock_provider"],
+            "channel": "PUSH",
+            "is_active": False,
+        },
     }
     if table not in rows:
         raise AssertionError(f"no row factory for {table}")
@@ -180,7 +184,8 @@ async def seed_activities(conn: asyncpg.Connection, d: dict[str, uuid.UUID]) -> 
     await conn.execute("insert into app.task_result_types (code, label) values ('DONE', 'Done')")
     d["mock_provider"] = await conn.fetchval("select id from app.dispatch_providers where code = 'MOCK'")
     await conn.execute(
-        "insert into app.dispatch_configs (dispatch_provider_id, channel) values ($1, 'SMS')", d["mock_provider"]
+        "insert into app.dispatch_configs (dispatch_provider_id, channel) values ($1, 'SMS')",
+        d["mock_provider"],
     )
     await conn.execute(
         "insert into app.target_resolution_configs (id, resolution_strategy) values ($1, 'ON_CREATION')",
