@@ -46,11 +46,12 @@ create or replace function app.iso_ms(t timestamptz) returns text
   as $$ select pg_catalog.to_char(pg_catalog.timezone('UTC', t), 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') $$;
 alter function app.iso_ms(timestamptz) reset all;
 
--- One integration item per task, as the API returns it (keys of CONTRACT.md §7 plus `updatedAt`, an
--- addition for the incremental mode). Built here so the hot path passes it through without parsing.
--- security_invoker: the caller's row-level security applies to every table underneath.
-create view app.integration_tasks with (security_invoker = true) as
-select a.tenant_id, a.id, a.status, a.pull_status, a.channel, a.commerce_id, a.operator_id, a.scheduled_at,
+-- One activity as the integration item of CONTRACT.md §7 (plus `updatedAt`, an addition for the
+-- incremental mode): what the integration pull lists (tasks) and what push dispatch sends (tasks and
+-- messages). Built here so the hot path passes it through without parsing. security_invoker: the
+-- caller's row-level security applies to every table underneath.
+create view app.activity_items with (security_invoker = true) as
+select a.tenant_id, a.id, a.type, a.status, a.pull_status, a.channel, a.commerce_id, a.operator_id, a.scheduled_at,
        a.updated_at, coalesce(r.status, 'PENDING') as result_status,
        json_build_object(
          'id', a.id,
@@ -90,8 +91,11 @@ select a.tenant_id, a.id, a.status, a.pull_status, a.channel, a.commerce_id, a.o
   left join app.commerces c on c.tenant_id = a.tenant_id and c.id = a.commerce_id
   left join app.operators o on o.tenant_id = a.tenant_id and o.id = a.operator_id
   left join app.routes rt on rt.tenant_id = a.tenant_id and rt.id = a.route_id
-  left join app.activity_results r on r.tenant_id = a.tenant_id and r.activity_id = a.id
- where a.type = 'TASK';
+  left join app.activity_results r on r.tenant_id = a.tenant_id and r.activity_id = a.id;
+grant select on app.activity_items to reten_app;
+
+create view app.integration_tasks with (security_invoker = true) as
+select * from app.activity_items where type = 'TASK';
 grant select on app.integration_tasks to reten_app;
 
 -- The documented filters, in one place for the page, the count and the incremental mode. A SQL

@@ -59,6 +59,7 @@ def literal_address(host: str) -> Address | None:
     """``host`` as an IP address when it is one, in any notation the resolver would accept (dotted,
     decimal ``2130706433``, hex ``0x7f.1``, octal ``0177.0.0.1``, bracketed IPv6), else None."""
     bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    bare = bare[:-1] if bare.endswith(".") else bare  # "10.0.0.1." is that address to a resolver
     try:
         return ipaddress.ip_address(bare.split("%", 1)[0])
     except ValueError:

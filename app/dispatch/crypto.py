@@ -14,14 +14,18 @@ import uuid
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ("CredentialsError", "KeyRing", "credentials_aad", "generate_key")
+__all__ = ("CredentialsError", "KeyRing", "UnknownKey", "credentials_aad", "generate_key")
 
 VERSION = 1
 _KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 
 
 class CredentialsError(Exception):
-    """A value that cannot be decrypted (unknown key, another row's value, tampering): fail closed."""
+    """A value that cannot be decrypted (another row's value, tampering): fail closed."""
+
+
+class UnknownKey(CredentialsError):
+    """The value was encrypted with a key the ring no longer holds (an operations problem)."""
 
 
 def credentials_aad(tenant_id: uuid.UUID, config_id: uuid.UUID) -> bytes:
@@ -80,7 +84,7 @@ class KeyRing:
         kid = self.key_id(value)
         cipher = self._keys.get(kid)
         if cipher is None:
-            raise CredentialsError(f"credentials were encrypted with key {kid!r}, which is not in the ring")
+            raise UnknownKey(f"credentials were encrypted with key {kid!r}, which is not in the ring")
         start = 2 + value[1]
         nonce, body = value[start : start + 12], value[start + 12 :]
         try:

@@ -4,6 +4,7 @@ definition, the baseUrl address rules, credentials encrypted before they reach t
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from typing import Any
 
@@ -11,11 +12,13 @@ import msgspec
 
 from app.db import Connection, fetch_one, json_param, queries
 from app.dispatch.addresses import UnsafeUrl, check_base_url
-from app.dispatch.crypto import credentials_aad
+from app.dispatch.crypto import CredentialsError, UnknownKey, credentials_aad
 from app.dispatch.schemas import ChannelDefinition, DispatchConfig, DispatchConfigWrite, Provider, ProviderRef
 from app.errors import BadRequest, NotFound, ServiceUnavailable
 from app.state import Services
 from app.structs import from_row
+
+log = logging.getLogger("reten.dispatch")
 
 __all__ = (
     "channel_definitions",
@@ -177,6 +180,8 @@ async def update_config(
         "credentials": stored["credentials"],
         **sent,
     }
+    if sent == {"is_active": False}:  # switching a config off needs no checks (its provider may be gone)
+        return await _save(conn, services, tenant_id, row, None)
     current = credentials
     if current is None:  # kept: checked against the (maybe new) channel definition as stored
         current = _decrypted(services, tenant_id, config_id, stored["credentials"])
@@ -191,7 +196,18 @@ def _decrypted(
         return {}
     if services.key_ring is None:
         raise ServiceUnavailable("Credentials cannot be read: CREDENTIALS_KEYS is not configured")
-    return dict(msgspec.json.decode(services.key_ring.decrypt(value, credentials_aad(tenant_id, config_id))))
+    try:
+        plaintext = services.key_ring.decrypt(value, credentials_aad(tenant_id, config_id))
+    except UnknownKey as exc:
+        log.error("dispatch_credentials_unreadable", extra={"config_id": str(config_id), "reason": str(exc)})
+        raise ServiceUnavailable(
+            "The stored credentials cannot be read: their key is not configured"
+        ) from None
+    except CredentialsError:
+        raise BadRequest.field(
+            "credentials", "the stored credentials cannot be read for this config; send new credentials"
+        ) from None
+    return dict(msgspec.json.decode(plaintext))
 
 
 async def deactivate_config(conn: Connection, tenant_id: uuid.UUID, config_id: uuid.UUID) -> None:
