@@ -36,6 +36,7 @@ __all__ = (
     "provide_db",
     "queries",
     "tenant_lock",
+    "tenant_transaction",
     "use_tenant",
 )
 
@@ -129,6 +130,29 @@ async def paginate(
     if page.keyset:
         return page.wrap_keyset(items, [(r[sort], r["id"]) for r in found])
     return page.wrap(items, await count(conn, **params))
+
+
+@asynccontextmanager
+async def tenant_transaction(
+    pool: asyncpg.Pool, tenant_id: uuid.UUID, timeout_s: float
+) -> AsyncIterator[asyncpg.Connection]:
+    """A transaction in one tenant's context outside a request (the dispatcher, and manual dispatch,
+    whose provider call must happen between two transactions, never inside one): acquire (bounded wait,
+    else 503) -> begin + tenant context -> yield -> commit, or roll back on any exception."""
+    try:
+        conn = await pool.acquire(timeout=timeout_s)
+    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise ServiceUnavailable() from exc
+    try:
+        await conn.execute(begin_statement(readonly=False, tenant_id=tenant_id))
+        try:
+            yield conn
+        except BaseException:
+            await _finish(conn, "rollback")
+            raise
+        await conn.execute("commit")
+    finally:
+        await pool.release(conn)
 
 
 async def fetch_one(

@@ -17,6 +17,7 @@ from litestar.exceptions import HTTPException, NotFoundException, ValidationExce
 
 __all__ = (
     "AppError",
+    "BadGateway",
     "BadRequest",
     "Conflict",
     "ErrorBody",
@@ -45,6 +46,7 @@ class ErrorBody(msgspec.Struct, rename="camel", omit_defaults=True):
     error: str
     details: list[ErrorDetail] | None = None
     activity_id: str | None = None
+    error_code: str | None = None
 
 
 class AppError(Exception):
@@ -106,6 +108,12 @@ class TooManyRequests(AppError):
 
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message, headers={"Retry-After": str(max(1, retry_after_s))})
+
+
+class BadGateway(AppError):
+    """The provider an activity was dispatched to failed; ``errorCode`` says how (no response body)."""
+
+    status_code = 502
 
 
 class ServiceUnavailable(AppError):
@@ -218,6 +226,7 @@ def error_response(
         error=HTTPStatus(status).phrase,
         details=details,
         activity_id=(extra or {}).get("activityId"),
+        error_code=(extra or {}).get("errorCode"),
     )
     return Response(body, status_code=status, headers=headers, media_type=MediaType.JSON)
 

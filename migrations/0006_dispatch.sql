@@ -72,3 +72,8 @@ create policy tenant_isolation on app.dispatch_configs for all
   using (tenant_id = (select app.current_tenant_id()))
   with check (tenant_id = (select app.current_tenant_id()));
 grant select, insert, update, delete on app.dispatch_configs to reten_app;
+
+-- Delivery state on the activity: a dispatcher (or a manual dispatch) holds it until dispatch_lease_until
+-- while its call is in flight, so nobody else sends it meanwhile; after a failed attempt it waits until
+-- next_attempt_at (backoff).
+alter table app.activities add column dispatch_lease_until timestamptz, add column next_attempt_at timestamptz;

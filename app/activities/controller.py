@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from litestar import Controller, get, patch, post
+from litestar import Controller, Request, get, patch, post
 from litestar.di import Provide
 
 from app.activities import service
@@ -22,6 +23,8 @@ from app.activities.schemas import (
 from app.activities.schemas import ActivityType as Type
 from app.auth.guards import access
 from app.db import Connection
+from app.dispatch import delivery
+from app.state import Services
 from app.structs import Page, Pagination, Search, like_pattern, provide_pagination, require_offset
 
 __all__ = ("ActivityController",)
@@ -103,6 +106,25 @@ class ActivityController(Controller):
             scheduled_to=scheduled_to,
             search=like_pattern(search),
         )
+
+    @post(
+        "/tasks/{activity_id:uuid}/dispatch",
+        operation_id="DispatchTask",
+        summary="Dispatch a task now",
+        status_code=204,
+        **access(
+            "DISPATCH_ACTIVITY",
+            doc="One delivery attempt now, to the provider of the active dispatch config of the task's "
+            "channel: a READY TASK only (else 400); no active config for its channel -> 404; a delivery "
+            "already in flight -> 409. Success -> 204 and the task is DISPATCHED (its `providerActivityId` "
+            "from the provider's answer). A provider failure -> 502 with `errorCode`; the attempt is "
+            "counted (a DISPATCH_FAILED event), and the third failed attempt makes the task FAILED.",
+        ),
+    )
+    async def dispatch_task(
+        self, request: Request[Any, Any, Any], services: Services, tenant: uuid.UUID, activity_id: uuid.UUID
+    ) -> None:
+        await delivery.dispatch_now(request.app.state.pool, services, tenant, activity_id)
 
     @get(
         "/{activity_id:uuid}", operation_id="GetActivity", summary="One activity", **access("VIEW_ACTIVITIES")

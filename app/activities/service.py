@@ -7,6 +7,7 @@ resolution needs, then one INSERT of the activity with its target user, attribut
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -33,6 +34,7 @@ from app.errors import BadRequest, Conflict, NotFound
 from app.structs import Page, Pagination, from_row, join_name
 
 __all__ = (
+    "DispatchAttempt",
     "attributes",
     "cancel",
     "create",
@@ -330,6 +332,14 @@ async def lock(conn: Connection, tenant_id: uuid.UUID, activity_id: uuid.UUID) -
     )
 
 
+class DispatchAttempt(msgspec.Struct, frozen=True):
+    """What a dispatch attempt adds to its transition: the provider's id (success) or when to try again
+    (a failure that is not the last)."""
+
+    provider_activity_id: str | None = None
+    retry_at: datetime | None = None
+
+
 async def move(
     conn: Connection,
     tenant_id: uuid.UUID,
@@ -341,9 +351,10 @@ async def move(
     error_message: str | None = None,
     cancel_reason: str | None = None,
     force: bool = False,
+    attempt: DispatchAttempt | None = None,
 ) -> None:
     """Apply a transition (checked by the machine unless ``force``) and write its event, atomically.
-    ``activity`` is the row ``lock`` returned."""
+    ``activity`` is the row ``lock`` returned; ``attempt`` records a dispatch attempt with it."""
     if not force:
         machine.check(activity["status"], to_status, event)
     moved = await queries.activities.move(
@@ -356,6 +367,9 @@ async def move(
         error_code=error_code,
         error_message=error_message,
         cancel_reason=cancel_reason,
+        provider_activity_id=attempt.provider_activity_id if attempt else None,
+        attempted=attempt is not None,
+        retry_at=attempt.retry_at if attempt else None,
     )
     if moved is None:  # cannot happen under the row lock; refuse rather than write half a change
         raise Conflict("The activity changed concurrently; retry")

@@ -174,15 +174,20 @@ select id, type, channel, status, commerce_id, target_criteria
  where tenant_id = :tenant_id and id = :id
    for update;
 
--- name: move(tenant_id, id, from_status, to_status, event_type, error_code, error_message, cancel_reason)$
+-- name: move(tenant_id, id, from_status, to_status, event_type, error_code, error_message, cancel_reason, provider_activity_id, attempted, retry_at)$
 -- Change an activity's status and write its status event, in one statement (from_status = to_status
--- records the event alone). Nothing happens unless the activity is still in from_status. Returns the
--- event's id.
+-- records the event alone). Nothing happens unless the activity is still in from_status. A dispatch
+-- attempt (attempted) counts itself, sets the provider's id when it has one and when to try again, and
+-- releases the delivery lease. Returns the event's id.
 with moved as (
   update app.activities
      set status = :to_status, updated_at = clock_timestamp(),
          last_error = case when :error_message::text is not null then :error_message else last_error end,
-         cancel_reason = coalesce(:cancel_reason, cancel_reason)
+         cancel_reason = coalesce(:cancel_reason, cancel_reason),
+         provider_activity_id = coalesce(:provider_activity_id, provider_activity_id),
+         dispatch_attempt_count = dispatch_attempt_count + case when :attempted::boolean then 1 else 0 end,
+         next_attempt_at = case when :attempted::boolean then :retry_at::timestamptz else next_attempt_at end,
+         dispatch_lease_until = case when :attempted::boolean then null else dispatch_lease_until end
    where tenant_id = :tenant_id and id = :id and status = :from_status
   returning tenant_id, id
 )

@@ -86,3 +86,43 @@ select id, credentials
 -- Store re-encrypted credentials (the plaintext never changes).
 update app.dispatch_configs set credentials = :credentials, credentials_key_id = :credentials_key_id
  where tenant_id = :tenant_id and id = :id;
+
+-- name: dispatch_target(tenant_id, id)^
+-- An activity about to be dispatched, row-locked, with the active config of its channel (config columns
+-- null when there is none) and whether a delivery of it is already in flight (leased).
+select a.id, a.type, a.status, a.channel, a.commerce_id, a.target_criteria, a.dispatch_attempt_count,
+       coalesce(a.dispatch_lease_until > clock_timestamp(), false) as leased,
+       c.id as config_id, c.base_url, c.credentials, p.code as provider_code, p.protocol_type
+  from app.activities a
+  left join app.dispatch_configs c on c.tenant_id = a.tenant_id and c.channel = a.channel and c.is_active
+  left join app.dispatch_providers p on p.id = c.dispatch_provider_id
+ where a.tenant_id = :tenant_id and a.id = :id
+   for update of a;
+
+-- name: take_lease(tenant_id, id, lease_s)!
+-- Hold the activity for one delivery attempt (released by the attempt's outcome, or by expiry).
+update app.activities set dispatch_lease_until = clock_timestamp() + make_interval(secs => :lease_s)
+ where tenant_id = :tenant_id and id = :id;
+
+-- name: release_lease(tenant_id, id)!
+-- Give the activity back without an attempt (it changed status while its call was in flight).
+update app.activities set dispatch_lease_until = null where tenant_id = :tenant_id and id = :id;
+
+-- name: payload(tenant_id, id)^
+-- What a provider receives (CONTRACT.md §8): the activity as the integration item, plus its target user
+-- and its resolved attributes as {key: value}.
+select i.item,
+       (select json_build_object('id', u.id, 'externalId', u.external_id, 'firstName', u.first_name,
+                                 'lastName', u.last_name)
+          from app.activity_target_users t
+          join app.commerce_users u on u.tenant_id = t.tenant_id and u.id = t.commerce_user_id
+         where t.tenant_id = :tenant_id and t.activity_id = :id and t.resolution_status in ('RESOLVED', 'LOCKED')
+         order by t.created_at
+         limit 1) as target_user,
+       coalesce((select json_object_agg(k.key, v.value order by k.key)
+                   from app.activity_attributes v
+                   join app.attribute_keys k on k.id = v.attribute_key_id
+                  where v.tenant_id = :tenant_id and v.activity_id = :id
+                    and v.resolution_status in ('RESOLVED', 'FALLBACK')), '{}') as attributes
+  from app.activity_items i
+ where i.tenant_id = :tenant_id and i.id = :id;

@@ -1,9 +1,12 @@
 """A real loopback HTTP receiver for dispatch tests: counts the connections it accepts, records the
-requests it reads, and answers what the test tells it to (no mocked client)."""
+requests it reads, and answers what the test tells it to (no mocked client). It serves from its own
+thread and event loop, so it answers whichever loop the caller runs on (the API test client runs the
+app on another thread's loop)."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass, field
 
 
@@ -24,6 +27,8 @@ class Receiver:
     accepts: int = 0
     requests: list[Received] = field(default_factory=list)
     port: int = 0
+    _loop: asyncio.AbstractEventLoop | None = None
+    _thread: threading.Thread | None = None
     _server: asyncio.AbstractServer | None = None
 
     @property
@@ -56,11 +61,31 @@ class Receiver:
             writer.close()
 
     async def __aenter__(self) -> Receiver:
-        self._server = await asyncio.start_server(self._handle, self.host, 0)
-        self.port = self._server.sockets[0].getsockname()[1]
+        ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+
+        def serve() -> None:
+            assert self._loop is not None
+            asyncio.set_event_loop(self._loop)
+            self._server = self._loop.run_until_complete(asyncio.start_server(self._handle, self.host, 0))
+            self.port = self._server.sockets[0].getsockname()[1]
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=serve, daemon=True)
+        self._thread.start()
+        await asyncio.to_thread(ready.wait, 10)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
+        assert self._loop is not None and self._server is not None and self._thread is not None
+
+        async def stop() -> None:
+            assert self._server is not None
+            self._server.close()
+            await self._server.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        await asyncio.to_thread(self._thread.join, 10)
+        self._loop.close()
