@@ -1,5 +1,5 @@
-"""The ``reten`` command: run, migrate, admin create, bench, loadtest (the dispatcher arrives with its
-issue)."""
+"""The ``reten`` command: run (API + dispatcher), migrate, admin create, dispatcher, keys, bench,
+loadtest."""
 
 from __future__ import annotations
 
@@ -124,7 +124,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             f'-d \'{{"identifier":"{DEMO_EMAIL}","password":"{demo_password}"}}\''
         )
     sys.stdout.flush()
+    import subprocess
+
     import uvicorn
+
+    # The dispatcher runs beside the API (its own process, as in production), stopped with it.
+    dispatcher = subprocess.Popen([sys.executable, "-m", "app", "dispatcher"])
 
     uvicorn.run(
         "app.asgi:create_app_from_env",
@@ -137,6 +142,30 @@ def cmd_run(args: argparse.Namespace) -> int:
         proxy_headers=False,
         server_header=False,
     )
+    dispatcher.terminate()
+    dispatcher.wait(timeout=30)
+    return 0
+
+
+def cmd_dispatcher(_: argparse.Namespace) -> int:
+    """The dispatcher in the foreground until SIGTERM/SIGINT (calls in flight finish first)."""
+    import signal
+
+    from app.dispatch.dispatcher import Dispatcher
+    from app.logs import configure_logging
+
+    settings, _, _server = _prepare(load_settings())
+    settings.validate()
+    configure_logging(settings.log_level)
+
+    async def main() -> None:
+        dispatcher = Dispatcher(settings)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, dispatcher.stop.set)
+        await dispatcher.run()
+
+    asyncio.run(main())
     return 0
 
 
@@ -215,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--duration", type=float, default=10, help="activities: seconds per measured phase")
     bench.add_argument("--workers", type=int, default=2, help="activities: uvicorn workers of the service")
     bench.set_defaults(func=cmd_bench)
+    sub.add_parser("dispatcher", help="push dispatch until SIGTERM (make run starts one)").set_defaults(
+        func=cmd_dispatcher
+    )
     keys = sub.add_parser("keys", help="the provider credentials key ring (CREDENTIALS_KEYS)")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     generate = keys_sub.add_parser("generate", help="print a new key entry, id:base64key")

@@ -57,6 +57,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # public (a loopback receiver in tests). Both refused in production.
     dispatch_allow_http: bool = False
     dispatch_test_allowlist: list[str] = msgspec.field(default_factory=list)
+    # The dispatcher (CONTRACT.md §8): wake interval (also woken by NOTIFY), activities claimed per tenant
+    # per round, calls in flight, how long a claim holds an activity, the waits before attempts 2 and 3.
+    dispatch_interval_s: PositiveFloat = 30.0
+    dispatch_batch_per_tenant: Annotated[int, msgspec.Meta(ge=1, le=100)] = 100
+    dispatch_concurrency: Annotated[int, msgspec.Meta(ge=1, le=256)] = 16
+    dispatch_lease_s: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 60.0
+    dispatch_backoff_s: list[Annotated[float, msgspec.Meta(ge=0)]] = msgspec.field(
+        default_factory=lambda: [30.0, 120.0]
+    )
     # Incremental pulls hold back changes younger than this (a transaction may still be committing).
     pull_changes_settle_s: Annotated[float, msgspec.Meta(ge=0, le=60)] = 2.0
     log_requests: bool = True
@@ -109,7 +118,11 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         value = env.get(name.upper())
         if value is None or value == "":
             continue
-        if name in ("cors_origins", "dispatch_test_allowlist") and not value.strip().startswith("["):
+        if name in (
+            "cors_origins",
+            "dispatch_test_allowlist",
+            "dispatch_backoff_s",
+        ) and not value.strip().startswith("["):
             raw[name] = [v.strip() for v in value.split(",") if v.strip()]
         else:
             raw[name] = _parse(value)

@@ -77,3 +77,51 @@ grant select, insert, update, delete on app.dispatch_configs to reten_app;
 -- while its call is in flight, so nobody else sends it meanwhile; after a failed attempt it waits until
 -- next_attempt_at (backoff).
 alter table app.activities add column dispatch_lease_until timestamptz, add column next_attempt_at timestamptz;
+-- The claim: READY activities that are due and not held, per tenant and channel.
+create index activities_dispatch_due_idx on app.activities (tenant_id, channel, next_attempt_at)
+  where status = 'READY';
+
+-- Wake the dispatcher when an activity becomes READY (created, or resolved on retry): one notification
+-- per tenant and transaction (PostgreSQL folds identical ones).
+create function app.notify_activity_ready() returns trigger
+  language plpgsql
+  set search_path = ''
+  as $$
+begin
+  if tg_op = 'INSERT' or old.status is distinct from 'READY' then
+    perform pg_catalog.pg_notify('reten_activity_ready', new.tenant_id::text);
+  end if;
+  return null;
+end
+$$;
+create trigger activities_ready_notify after insert or update of status on app.activities
+  for each row when (new.status = 'READY') execute function app.notify_activity_ready();
+
+-- The dispatcher's one cross-tenant read (ARCHITECTURE.md rule 2): which tenants have a READY activity
+-- that is due, not held, on a channel with an active config. It returns tenant ids only; the claim
+-- itself runs inside each tenant's context. Owned by reten_auth (the owner of the reviewed cross-tenant
+-- lookups), which may read just these columns of these two tables across tenants.
+create function app.dispatch_due_tenants(p_limit integer)
+  returns table (tenant_id uuid)
+  language sql stable security definer
+  set search_path = ''
+  as $$
+    select c.tenant_id
+      from (select distinct d.tenant_id, d.channel from app.dispatch_configs d where d.is_active) c
+     where exists (select 1 from app.activities a
+                    where a.tenant_id = c.tenant_id and a.channel = c.channel and a.status = 'READY'
+                      and (a.next_attempt_at is null or a.next_attempt_at <= now())
+                      and (a.dispatch_lease_until is null or a.dispatch_lease_until <= now()))
+     group by c.tenant_id
+     order by pg_catalog.random()
+     limit p_limit
+  $$;
+grant select (tenant_id, channel, status, next_attempt_at, dispatch_lease_until) on app.activities to reten_auth;
+grant select (tenant_id, channel, is_active) on app.dispatch_configs to reten_auth;
+create policy dispatch_scan on app.activities for select to reten_auth using (true);
+create policy dispatch_scan on app.dispatch_configs for select to reten_auth using (true);
+revoke execute on function app.dispatch_due_tenants(integer) from public;
+grant execute on function app.dispatch_due_tenants(integer) to reten_app;
+grant create on schema app to reten_auth;
+alter function app.dispatch_due_tenants(integer) owner to reten_auth;
+revoke create on schema app from reten_auth;

@@ -34,8 +34,6 @@ from app.state import Services
 __all__ = ("MAX_ATTEMPTS", "Job", "Outcome", "deliver", "delivery_id", "dispatch_now")
 
 MAX_ATTEMPTS = 3
-LEASE_S = 60.0  # longer than a call may take (15 s) with room for both transactions
-BACKOFF_S = (30.0, 120.0)  # before the 2nd and the 3rd attempt, +-20 % jitter
 _DELIVERY_NS = uuid.UUID("0b4f3c52-5d4e-4a53-9a0e-3f6f6e7d2a11")
 
 
@@ -72,10 +70,16 @@ async def _payload(conn: Connection, tenant_id: uuid.UUID, activity_id: uuid.UUI
 
 
 async def prepare(
-    conn: Connection, services: Services, tenant_id: uuid.UUID, activity_id: uuid.UUID, *, manual: bool
+    conn: Connection,
+    services: Services,
+    tenant_id: uuid.UUID,
+    activity_id: uuid.UUID,
+    *,
+    manual: bool,
+    claimed: bool = False,
 ) -> Job | Outcome:
     """Step 1, in ``conn``'s transaction. ``manual``: refuse what cannot be dispatched by hand with the
-    documented errors, instead of skipping it."""
+    documented errors, instead of skipping it. ``claimed``: the caller's claim holds the lease."""
     row = await queries.dispatch.dispatch_target(conn, tenant_id=tenant_id, id=activity_id)
     if row is None:
         if manual:
@@ -90,7 +94,7 @@ async def prepare(
             raise NotFound(f"No active dispatch config found for the activity's channel ({row['channel']})")
         if row["leased"]:
             raise Conflict("A delivery of this activity is in flight; retry in a minute")
-    elif row["status"] != machine.READY or row["config_id"] is None or row["leased"]:
+    elif row["status"] != machine.READY or row["config_id"] is None or (row["leased"] and not claimed):
         return Outcome("SKIPPED")
     if not await activities.resolve_for_dispatch(conn, tenant_id, activity_id):
         return Outcome("UNRESOLVED")
@@ -104,7 +108,9 @@ async def prepare(
             api_key = msgspec.json.decode(plain).get("apiKey")
         except CredentialsError:
             error = DeliveryError("CREDENTIALS", "the config's credentials cannot be read; save them again")
-    await queries.dispatch.take_lease(conn, tenant_id=tenant_id, id=activity_id, lease_s=LEASE_S)
+    await queries.dispatch.take_lease(
+        conn, tenant_id=tenant_id, id=activity_id, lease_s=services.settings.dispatch_lease_s
+    )
     return Job(
         tenant_id=tenant_id,
         activity_id=activity_id,
@@ -131,13 +137,20 @@ async def call(client: GuardedClient, job: Job) -> str | None:
     return str(provider_id)[:255] if provider_id not in (None, "") else None
 
 
-def _retry_at(attempts: int) -> datetime:
-    base = BACKOFF_S[min(attempts, len(BACKOFF_S)) - 1]
+def _retry_at(backoff_s: list[float], attempts: int) -> datetime:
+    """When attempt ``attempts + 1`` may go: the configured wait, +-20 % jitter (so a provider that was
+    down is not hit by every activity at the same instant when it comes back)."""
+    base = backoff_s[min(attempts, len(backoff_s)) - 1] if backoff_s else 0.0
     return datetime.now(UTC) + timedelta(seconds=base * random.uniform(0.8, 1.2))  # noqa: S311 - jitter
 
 
 async def record(
-    conn: Connection, tenant_id: uuid.UUID, job: Job, provider_id: str | None, error: DeliveryError | None
+    conn: Connection,
+    services: Services,
+    tenant_id: uuid.UUID,
+    job: Job,
+    provider_id: str | None,
+    error: DeliveryError | None,
 ) -> Outcome:
     """Step 3, in ``conn``'s transaction."""
     row = await queries.dispatch.dispatch_target(conn, tenant_id=tenant_id, id=job.activity_id)
@@ -159,7 +172,9 @@ async def record(
         "DISPATCH_FAILED",
         error_code=error.code,
         error_message=f"attempt {attempts} of {MAX_ATTEMPTS}: {error}",
-        attempt=activities.DispatchAttempt(retry_at=None if last else _retry_at(attempts)),
+        attempt=activities.DispatchAttempt(
+            retry_at=None if last else _retry_at(services.settings.dispatch_backoff_s, attempts)
+        ),
     )
     return Outcome("FAILED" if last else "RETRY", error)
 
@@ -172,11 +187,12 @@ async def deliver(
     activity_id: uuid.UUID,
     *,
     manual: bool = False,
+    claimed: bool = False,
 ) -> Outcome:
     """One attempt, start to end."""
     timeout = services.settings.pool_acquire_timeout_s
     async with tenant_transaction(pool, tenant_id, timeout) as conn:
-        job = await prepare(conn, services, tenant_id, activity_id, manual=manual)
+        job = await prepare(conn, services, tenant_id, activity_id, manual=manual, claimed=claimed)
     if isinstance(job, Outcome):
         return job
     provider_id, error = None, None
@@ -185,7 +201,7 @@ async def deliver(
     except DeliveryError as exc:
         error = exc
     async with tenant_transaction(pool, tenant_id, timeout) as conn:
-        return await record(conn, tenant_id, job, provider_id, error)
+        return await record(conn, services, tenant_id, job, provider_id, error)
 
 
 async def dispatch_now(

@@ -126,3 +126,28 @@ select i.item,
                     and v.resolution_status in ('RESOLVED', 'FALLBACK')), '{}') as attributes
   from app.activity_items i
  where i.tenant_id = :tenant_id and i.id = :id;
+
+-- name: due_tenants(limit)
+-- Tenants with dispatch work (app.dispatch_due_tenants: the one cross-tenant read), in random order.
+select tenant_id from app.dispatch_due_tenants(:limit);
+
+-- name: claim(tenant_id, limit, lease_s)
+-- Up to limit due READY activities of the tenant on channels with an active config, held for lease_s
+-- (rows another dispatcher is claiming right now are skipped, not waited for). Oldest schedule first.
+with due as (
+  select a.tenant_id, a.id
+    from app.activities a
+   where a.tenant_id = :tenant_id and a.status = 'READY'
+     and (a.next_attempt_at is null or a.next_attempt_at <= now())
+     and (a.dispatch_lease_until is null or a.dispatch_lease_until <= clock_timestamp())
+     and exists (select 1 from app.dispatch_configs c
+                  where c.tenant_id = a.tenant_id and c.channel = a.channel and c.is_active)
+   order by a.scheduled_at, a.id
+   limit :limit
+     for update of a skip locked
+)
+update app.activities a
+   set dispatch_lease_until = clock_timestamp() + make_interval(secs => :lease_s)
+  from due
+ where a.tenant_id = due.tenant_id and a.id = due.id
+returning a.id;

@@ -24,6 +24,8 @@ class Receiver:
     status: int = 200
     body: bytes = b'{"id": "prov-1"}'
     extra_headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0  # before each answer
+    port_wanted: int = 0  # 0: any free port
     accepts: int = 0
     requests: list[Received] = field(default_factory=list)
     port: int = 0
@@ -48,6 +50,8 @@ class Receiver:
                 }
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 self.requests.append(Received(method, path, headers, body))
+                if self.delay_s:
+                    await asyncio.sleep(self.delay_s)
                 extra = "".join(f"{k}: {v}\r\n" for k, v in self.extra_headers.items())
                 writer.write(
                     f"HTTP/1.1 {self.status} X\r\ncontent-length: {len(self.body)}\r\n"
@@ -55,7 +59,7 @@ class Receiver:
                     + self.body
                 )
                 await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
             pass
         finally:
             writer.close()
@@ -67,7 +71,9 @@ class Receiver:
         def serve() -> None:
             assert self._loop is not None
             asyncio.set_event_loop(self._loop)
-            self._server = self._loop.run_until_complete(asyncio.start_server(self._handle, self.host, 0))
+            self._server = self._loop.run_until_complete(
+                asyncio.start_server(self._handle, self.host, self.port_wanted)
+            )
             self.port = self._server.sockets[0].getsockname()[1]
             ready.set()
             self._loop.run_forever()
@@ -84,6 +90,11 @@ class Receiver:
             assert self._server is not None
             self._server.close()
             await self._server.wait_closed()
+            # Connections a client keeps alive: end their handlers on this loop before it closes.
+            handlers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in handlers:
+                task.cancel()
+            await asyncio.gather(*handlers, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)

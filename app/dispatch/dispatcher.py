@@ -1,0 +1,111 @@
+"""``reten dispatcher``: push dispatch in its own process (CONTRACT.md §8).
+
+It wakes every ``DISPATCH_INTERVAL_S`` and at once when an activity becomes READY (LISTEN
+``reten_activity_ready``, sent by a trigger). A round asks which tenants have due work (the one
+cross-tenant read, ``app.dispatch_due_tenants``), claims up to ``DISPATCH_BATCH_PER_TENANT`` activities
+in each tenant's own context (``FOR UPDATE SKIP LOCKED``, then a lease, so several dispatchers never take
+the same activity), interleaves the tenants' claims so one tenant cannot starve the others, and delivers
+them with ``DISPATCH_CONCURRENCY`` calls in flight (``app.dispatch.delivery``). A round that found work
+is followed by another at once. SIGTERM/SIGINT: calls in flight finish and are recorded; claimed
+activities not started yet are released; then it exits. A dispatcher killed outright leaves only leases,
+which expire after ``DISPATCH_LEASE_S``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import uuid
+
+import asyncpg
+
+from app.config import Settings
+from app.db import create_pool, queries, tenant_transaction
+from app.dispatch.delivery import deliver
+from app.dispatch.http import GuardedClient
+from app.state import Services
+
+__all__ = ("CHANNEL", "Dispatcher")
+
+CHANNEL = "reten_activity_ready"
+log = logging.getLogger("reten.dispatcher")
+
+
+class Dispatcher:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.services = Services(settings)
+        self.stop = asyncio.Event()
+        self.wake = asyncio.Event()
+        self.delivered = 0
+
+    async def run(self) -> None:
+        """Until ``stop`` is set."""
+        pool = await create_pool(self.settings)
+        listener = await asyncpg.connect(self.settings.database_url)
+        await listener.add_listener(CHANNEL, lambda *_: self.wake.set())
+        try:
+            async with GuardedClient(self.services.dispatch_allowlist) as client:
+                while not self.stop.is_set():
+                    self.wake.clear()
+                    try:
+                        found = await self.round(pool, client)
+                    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                        log.warning("dispatch_round_failed", extra={"exc_type": type(exc).__name__})
+                        found = 0
+                    if found:
+                        continue
+                    waits = [asyncio.ensure_future(e.wait()) for e in (self.wake, self.stop)]
+                    await asyncio.wait(
+                        waits, timeout=self.settings.dispatch_interval_s, return_when="FIRST_COMPLETED"
+                    )
+                    for w in waits:
+                        w.cancel()
+        finally:
+            with contextlib.suppress(Exception):
+                await listener.close()
+            await pool.close()
+
+    async def round(self, pool: asyncpg.Pool, client: GuardedClient) -> int:
+        """One round: claim, deliver; how many activities were claimed."""
+        async with pool.acquire() as conn:
+            tenants = [r["tenant_id"] async for r in queries.dispatch.due_tenants(conn, limit=1000)]
+        claims: list[list[tuple[uuid.UUID, uuid.UUID]]] = []
+        for tenant_id in tenants:
+            async with tenant_transaction(pool, tenant_id, self.settings.pool_acquire_timeout_s) as conn:
+                rows = queries.dispatch.claim(
+                    conn,
+                    tenant_id=tenant_id,
+                    limit=self.settings.dispatch_batch_per_tenant,
+                    lease_s=self.settings.dispatch_lease_s,
+                )
+                claims.append([(tenant_id, r["id"]) async for r in rows])
+        # Round-robin across tenants: the first of each, then the second of each, ...
+        order = [c for group in itertools.zip_longest(*claims) for c in group if c is not None]
+        slots = asyncio.Semaphore(self.settings.dispatch_concurrency)
+
+        async def one(tenant_id: uuid.UUID, activity_id: uuid.UUID) -> None:
+            async with slots:
+                if self.stop.is_set():  # stopping: give it back instead of starting a call
+                    async with tenant_transaction(pool, tenant_id, self.settings.pool_acquire_timeout_s) as c:
+                        await queries.dispatch.release_lease(c, tenant_id=tenant_id, id=activity_id)
+                    return
+                outcome = await deliver(pool, self.services, client, tenant_id, activity_id, claimed=True)
+                if outcome.status == "DISPATCHED":
+                    self.delivered += 1
+                elif outcome.error is not None:
+                    log.info(
+                        "dispatch_attempt_failed",
+                        extra={
+                            "tenant_id": str(tenant_id),
+                            "activity_id": str(activity_id),
+                            "outcome": outcome.status,
+                            "error_code": outcome.error.code,
+                        },
+                    )
+
+        results = await asyncio.gather(*(one(t, a) for t, a in order), return_exceptions=True)
+        for failure in (r for r in results if isinstance(r, BaseException)):
+            log.warning("dispatch_delivery_failed", extra={"exc_type": type(failure).__name__})
+        return len(order)

@@ -1,0 +1,216 @@
+"""The dispatcher against a real loopback receiver: every READY activity delivered exactly once across
+tenants, retries after an outage with the same delivery id, FAILED after the third failure, two
+dispatchers on the same data, and a dispatcher killed mid-batch leaving nothing stuck."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+from collections import Counter
+from typing import Any
+
+import asyncpg
+import msgspec
+import pytest
+from activities.helpers import commerce, ok, route_with_operator
+from conftest import TEST_KEY_RING, Actor, World, login, setup_tenant
+
+from app.config import Settings
+from app.db import create_pool
+from app.dispatch.delivery import delivery_id
+from app.dispatch.dispatcher import Dispatcher
+from app.dispatch.http import GuardedClient
+
+from .receiver import Receiver
+
+
+def _settings(settings: Settings, **changes: Any) -> Settings:
+    fast = {"dispatch_backoff_s": [0.0, 0.0], "dispatch_interval_s": 0.2, "dispatch_lease_s": 2.0}
+    return msgspec.structs.replace(settings, **{**fast, **changes})
+
+
+async def _tenant_with_tasks(
+    client: Any, actor: Actor, app_pool: asyncpg.Pool, url: str, count: int
+) -> list[uuid.UUID]:
+    """A YOM config for SALESMAN at ``url`` (api key = the tenant id) and ``count`` READY tasks."""
+    providers = await ok(client, actor, "GET", "/api/dispatch-providers")
+    yom = next(p["id"] for p in providers if p["code"] == "YOM")
+    body = {
+        "dispatchProviderId": yom,
+        "channel": "SALESMAN",
+        "baseUrl": url,
+        "credentials": {"apiKey": str(actor.tenant_id)},
+    }
+    await ok(client, actor, "POST", "/api/dispatch-configs", 201, json=body)
+    store = await commerce(client, actor)
+    route_id, operator_id = await route_with_operator(client, actor)
+    async with app_pool.acquire() as conn, conn.transaction():
+        await conn.execute(f"set local app.tenant_id = '{actor.tenant_id}'")
+        rows = await conn.fetch(
+            """
+            with a as (
+              insert into app.activities (type, channel, status, reason, idempotency_key, scheduled_at,
+                                          commerce_id, route_id, operator_id)
+              select 'TASK', 'SALESMAN', 'READY', 'Visit', 'bulk-' || n, now(), $1, $2, $3
+                from generate_series(1, $4) n
+              returning id
+            ), e as (
+              insert into app.activity_status_events (activity_id, event_type, to_status)
+              select id, 'CREATED', 'READY' from a
+            )
+            select id from a
+            """,
+            uuid.UUID(store["id"]),
+            uuid.UUID(route_id),
+            uuid.UUID(operator_id),
+            count,
+        )
+    return [r["id"] for r in rows]
+
+
+async def _statuses(app_pool: asyncpg.Pool, tenant: uuid.UUID) -> Counter[str]:
+    async with app_pool.acquire() as conn, conn.transaction():
+        await conn.execute(f"set local app.tenant_id = '{tenant}'")
+        return Counter(dict(await conn.fetch("select status, count(*) from app.activities group by status")))
+
+
+async def _events(app_pool: asyncpg.Pool, tenant: uuid.UUID, event: str) -> Counter[uuid.UUID]:
+    async with app_pool.acquire() as conn, conn.transaction():
+        await conn.execute(f"set local app.tenant_id = '{tenant}'")
+        rows = await conn.fetch(
+            "select activity_id from app.activity_status_events where event_type = $1", event
+        )
+    return Counter(r["activity_id"] for r in rows)
+
+
+async def _drain(*dispatchers: Dispatcher, settings: Settings, rounds: int = 50) -> None:
+    """Rounds (the dispatchers side by side) until none finds work."""
+    pools = [await create_pool(settings) for _ in dispatchers]
+    try:
+        async with GuardedClient(dispatchers[0].services.dispatch_allowlist) as client:
+            for _ in range(rounds):
+                found = await asyncio.gather(
+                    *(d.round(p, client) for d, p in zip(dispatchers, pools, strict=True))
+                )
+                if not any(found):
+                    return
+        raise AssertionError("the dispatchers never ran out of work")
+    finally:
+        for pool in pools:
+            await pool.close()
+
+
+async def test_every_ready_activity_is_delivered_once_across_tenants(
+    client: Any, world: World, settings: Settings, app_pool: asyncpg.Pool
+) -> None:
+    tenant_c = await setup_tenant(client, world.root, "tenant-c", "admin@c.test")
+    admin_c = await login(client, "admin@c.test")
+    admin_c.tenant_id = tenant_c
+    async with Receiver() as receiver:
+        ids = {}
+        for actor, count in ((world.admin_a, 334), (world.admin_b, 333), (admin_c, 333)):
+            ids[actor.tenant_id] = await _tenant_with_tasks(client, actor, app_pool, receiver.url, count)
+        fast = _settings(settings)
+        await _drain(Dispatcher(fast), settings=fast)
+    expected = {delivery_id(t, a) for t, acts in ids.items() for a in acts}
+    got = Counter(r.headers["x-reten-delivery-id"] for r in receiver.requests)
+    assert len(expected) == 1000 and set(got) == expected and set(got.values()) == {1}
+    # fair: the first requests already come from every tenant (their keys differ)
+    assert {r.headers["x-api-key"] for r in receiver.requests[:30]} == {str(t) for t in ids}
+    for tenant, acts in ids.items():
+        assert await _statuses(app_pool, tenant) == Counter({"DISPATCHED": len(acts)})
+        assert set((await _events(app_pool, tenant, "DISPATCH_SUCCESS")).values()) == {1}
+
+
+async def test_an_outage_is_retried_with_the_same_delivery_id(
+    client: Any, world: World, settings: Settings, app_pool: asyncpg.Pool
+) -> None:
+    async with Receiver() as gone:
+        port, url = gone.port, gone.url
+    acts = await _tenant_with_tasks(client, world.admin_a, app_pool, url, 20)
+    fast = _settings(settings)
+    dispatcher = Dispatcher(fast)
+    pool = await create_pool(fast)
+    try:
+        async with GuardedClient(dispatcher.services.dispatch_allowlist) as http:
+            assert await dispatcher.round(pool, http) == 20  # refused: attempt 1 of 3
+            async with Receiver(port_wanted=port, status=503) as receiver:
+                assert await dispatcher.round(pool, http) == 20  # answered 503: attempt 2
+                receiver.status = 200
+                assert await dispatcher.round(pool, http) == 20  # delivered on the third
+                assert await dispatcher.round(pool, http) == 0
+    finally:
+        await pool.close()
+    per_id = Counter(r.headers["x-reten-delivery-id"] for r in receiver.requests)
+    assert set(per_id) == {delivery_id(world.tenant_a, a) for a in acts} and set(per_id.values()) == {2}
+    assert await _statuses(app_pool, world.tenant_a) == Counter({"DISPATCHED": 20})
+    assert set((await _events(app_pool, world.tenant_a, "DISPATCH_FAILED")).values()) == {2}
+
+
+async def test_a_provider_down_for_good_fails_after_three_attempts(
+    client: Any, world: World, settings: Settings, app_pool: asyncpg.Pool
+) -> None:
+    async with Receiver() as gone:
+        url = gone.url
+    acts = await _tenant_with_tasks(client, world.admin_a, app_pool, url, 10)
+    fast = _settings(settings)
+    await _drain(Dispatcher(fast), settings=fast)
+    assert await _statuses(app_pool, world.tenant_a) == Counter({"FAILED": 10})
+    failed = await _events(app_pool, world.tenant_a, "DISPATCH_FAILED")
+    assert failed == Counter(dict.fromkeys(acts, 3))
+    events = await ok(client, world.admin_a, "GET", f"/api/activities/{acts[0]}/status-events")
+    tries = [e for e in events if e["eventType"] == "DISPATCH_FAILED"]
+    assert [e["toStatus"] for e in tries] == ["READY", "READY", "FAILED"]
+    assert {e["errorCode"] for e in tries} == {"CONNECT_FAILED"}
+    assert all(e["errorMessage"].startswith(f"attempt {n} of 3") for n, e in enumerate(tries, 1))
+
+
+async def test_two_dispatchers_never_deliver_one_activity_twice(
+    client: Any, world: World, settings: Settings, app_pool: asyncpg.Pool
+) -> None:
+    async with Receiver(delay_s=0.01) as receiver:
+        acts = await _tenant_with_tasks(client, world.admin_a, app_pool, receiver.url, 300)
+        fast = _settings(settings, dispatch_batch_per_tenant=40)
+        await _drain(Dispatcher(fast), Dispatcher(fast), settings=fast)
+    got = Counter(r.headers["x-reten-delivery-id"] for r in receiver.requests)
+    assert set(got) == {delivery_id(world.tenant_a, a) for a in acts} and set(got.values()) == {1}
+    assert await _statuses(app_pool, world.tenant_a) == Counter({"DISPATCHED": 300})
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="SIGKILL of a real subprocess")
+async def test_a_dispatcher_killed_mid_batch_leaves_nothing_stuck(
+    client: Any, world: World, settings: Settings, app_pool: asyncpg.Pool
+) -> None:
+    async with Receiver(delay_s=1.0) as receiver:
+        acts = await _tenant_with_tasks(client, world.admin_a, app_pool, receiver.url, 40)
+        env = {
+            **os.environ,
+            "RETEN_ENV": "test",
+            "DATABASE_URL": settings.database_url or "",
+            "JWT_SECRET": settings.jwt_secret or "",
+            "CREDENTIALS_KEYS": TEST_KEY_RING,
+            "DISPATCH_ALLOW_HTTP": "true",
+            "DISPATCH_TEST_ALLOWLIST": "127.0.0.0/8",
+            "DISPATCH_LEASE_S": "2",
+            "DISPATCH_CONCURRENCY": "4",
+            "LOG_LEVEL": "WARNING",
+        }
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "app", "dispatcher", env=env)
+        for _ in range(300):  # until its first calls are in flight
+            if receiver.requests:
+                break
+            await asyncio.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+        assert receiver.requests and len(receiver.requests) < 40
+        assert (await _statuses(app_pool, world.tenant_a))["READY"] > 0  # claimed, then abandoned
+        await asyncio.sleep(2.2)  # the leases of the killed dispatcher expire
+        receiver.delay_s = 0.0
+        fast = _settings(settings)
+        await _drain(Dispatcher(fast), settings=fast)
+    assert await _statuses(app_pool, world.tenant_a) == Counter({"DISPATCHED": 40})
+    per_id = Counter(r.headers["x-reten-delivery-id"] for r in receiver.requests)
+    assert set(per_id) == {delivery_id(world.tenant_a, a) for a in acts}  # a resend reuses its id
