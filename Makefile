@@ -35,6 +35,7 @@ bench: $(VENV)/.synced ## print benchmark figures (fresh database in the embedde
 	$(RUN) reten bench sync --items 1000
 	$(RUN) reten bench activities --concurrency 32 --duration 10 --workers 2
 	$(RUN) reten bench pull --duration 10 --workers 2
+	$(RUN) reten bench dispatch
 
 fmt: $(VENV)/.synced
 	$(RUN) ruff format app tests

@@ -200,6 +200,8 @@ def main(what: str, items_count: int, concurrency: int = 32, duration_s: float =
     used: a benchmark must not write into a real database)."""
     from pathlib import Path
 
+    import msgspec
+
     from app.__main__ import _migrate
     from app.config import development_secrets, load_settings
     from app.embedded import bootstrap_cluster, start_embedded
@@ -221,6 +223,11 @@ def main(what: str, items_count: int, concurrency: int = 32, duration_s: float =
     if what == "sync":
         results = asyncio.run(run_sync_bench(settings, items_count))
         print_sync_report(results, items_count)
+    elif what == "dispatch":
+        from app.loadtest import bench_dispatch
+
+        credentials = base.credentials_keys or development_secrets(data_dir)["credentials_keys"]
+        bench_dispatch.run(msgspec.structs.replace(settings, credentials_keys=credentials), dsns.owner)
     elif what == "pull":
         from app.loadtest import bench as pull_bench
 

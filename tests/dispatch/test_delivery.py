@@ -12,8 +12,7 @@ from conftest import World, add_user, assert_error
 
 from app.dispatch.delivery import delivery_id
 from app.integration.schemas import IntegrationTask
-
-from .receiver import Receiver
+from app.loadtest.receiver import Receiver
 
 
 async def _provider(client: Any, actor: Any, code: str) -> str:

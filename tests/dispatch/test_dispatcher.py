@@ -23,8 +23,7 @@ from app.db import create_pool
 from app.dispatch.delivery import delivery_id
 from app.dispatch.dispatcher import Dispatcher
 from app.dispatch.http import GuardedClient
-
-from .receiver import Receiver
+from app.loadtest.receiver import Receiver
 
 
 def _settings(settings: Settings, **changes: Any) -> Settings:

@@ -8,8 +8,7 @@ import pytest
 
 from app.dispatch.addresses import parse_networks
 from app.dispatch.http import MAX_BODY, DeliveryError, GuardedClient
-
-from .receiver import Receiver
+from app.loadtest.receiver import Receiver
 
 LOOPBACK = parse_networks(["127.0.0.0/8", "::1/128"])
 

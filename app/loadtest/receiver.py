@@ -1,5 +1,6 @@
-"""A real loopback HTTP receiver for dispatch tests: counts the connections it accepts, records the
-requests it reads, and answers what the test tells it to (no mocked client). It serves from its own
+"""A real loopback HTTP receiver standing in for a provider (dispatch tests and ``reten bench
+dispatch``): counts the connections it accepts, records the requests it reads with their arrival time,
+and answers what its owner tells it to (no mocked client). It serves from its own
 thread and event loop, so it answers whichever loop the caller runs on (the API test client runs the
 app on another thread's loop)."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from dataclasses import dataclass, field
 
 
@@ -16,6 +18,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0  # time.time() when it was read
 
 
 @dataclass
@@ -49,7 +52,7 @@ class Receiver:
                     k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)
                 }
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
-                self.requests.append(Received(method, path, headers, body))
+                self.requests.append(Received(method, path, headers, body, time.time()))
                 if self.delay_s:
                     await asyncio.sleep(self.delay_s)
                 extra = "".join(f"{k}: {v}\r\n" for k, v in self.extra_headers.items())
