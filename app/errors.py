@@ -138,6 +138,7 @@ CONSTRAINT_MESSAGES: dict[str, str] = {
     "operators_type_external_id_key": "type and external_id already exist",
     "routes_code_key": "code already exists",
     "dispatch_configs_active_channel_key": "an active dispatch config already exists for this channel",
+    "dispatch_providers_code_key": "code already exists",
     "routes_external_id_key": "external_id already exists",
     "task_result_types_code_key": "code already exists",
     "target_resolution_configs_priority_key": "priority is already used by another active config",

@@ -41,6 +41,8 @@ select p.id, c.channel,
  where p.code = 'MOCK' or (p.code = 'YOM' and c.channel in ('SALESMAN', 'CALLCENTER'))
 on conflict (dispatch_provider_id, channel) do nothing;
 grant select on app.dispatch_providers, app.dispatch_channel_definitions to reten_app;
+-- Writes (SUPER_ADMIN only, an addition) run as reten_identity, like the other global administration.
+grant select, insert, update on app.dispatch_providers, app.dispatch_channel_definitions to reten_identity;
 
 create table app.dispatch_configs (
   tenant_id             uuid not null default app.current_tenant_id() references app.tenants (id),

@@ -100,6 +100,9 @@ async def _clean(owner_pool: asyncpg.Pool, app: Litestar) -> AsyncIterator[None]
         tables = [r["tablename"] for r in rows if r["tablename"] not in KEEP_TABLES]
         if tables:
             await conn.execute("truncate " + ", ".join(f"app.{t}" for t in tables) + " cascade")
+        # Kept catalogues: back to what the migrations seeded.
+        await conn.execute("delete from app.dispatch_providers where code not in ('YOM', 'MOCK')")
+        await conn.execute("update app.dispatch_providers set is_active = true where not is_active")
     app.state.services.api_key_cache.clear()
 
 

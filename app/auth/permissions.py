@@ -42,6 +42,8 @@ _MATRIX: dict[str, tuple[str, ...]] = {
     "CANCEL_ACTIVITY": (_S, _A),
     "MANAGE_ACTIVITY_CONFIG": (_S, _A),
     "MANAGE_API_KEYS": (_S, _A),
+    # Addition: the global dispatch providers and their channel definitions (the Reten team's).
+    "MANAGE_DISPATCH_PROVIDERS": (_S,),
 }
 PERMISSIONS: frozenset[str] = frozenset(_MATRIX)
 for _role in ROLES:

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import uuid
 
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, delete, get, patch, post, put
 
+from app.activities.schemas import Channel
 from app.auth.guards import access
 from app.db import Connection
 from app.dispatch import service
-from app.dispatch.schemas import ChannelDefinition, DispatchConfig, DispatchConfigWrite, Provider
+from app.dispatch.schemas import (
+    ChannelDefinition,
+    ChannelDefinitionWrite,
+    DispatchConfig,
+    DispatchConfigWrite,
+    Provider,
+    ProviderCreate,
+    ProviderUpdate,
+)
 from app.state import Services
 
 __all__ = ("DispatchConfigController", "DispatchProviderController")
@@ -48,6 +57,54 @@ class DispatchProviderController(Controller):
         self, db: Connection, provider_id: uuid.UUID
     ) -> list[ChannelDefinition]:
         return await service.channel_definitions(db, provider_id)
+
+    @post(
+        "/",
+        operation_id="CreateDispatchProvider",
+        summary="Register a dispatch provider (addition)",
+        **access(
+            "MANAGE_DISPATCH_PROVIDERS",
+            auth="user",
+            db_role="identity",
+            doc="SUPER_ADMIN only. Body `{code, name, protocolType}` (`REST` or `MOCK`); its channels are "
+            "defined with `PUT /api/dispatch-providers/:id/channel-definitions/:channel`. A taken code -> "
+            "409.",
+        ),
+    )
+    async def create_provider(self, db: Connection, data: ProviderCreate) -> Provider:
+        return await service.create_provider(db, data)
+
+    @patch(
+        "/{provider_id:uuid}",
+        operation_id="UpdateDispatchProvider",
+        summary="Rename or switch a dispatch provider on/off (addition)",
+        **access(
+            "MANAGE_DISPATCH_PROVIDERS",
+            auth="user",
+            db_role="identity",
+            doc="SUPER_ADMIN only. Body `{name?, isActive?}`; an inactive provider takes no new configs.",
+        ),
+    )
+    async def update_provider(self, db: Connection, provider_id: uuid.UUID, data: ProviderUpdate) -> Provider:
+        return await service.update_provider(db, provider_id, data)
+
+    @put(
+        "/{provider_id:uuid}/channel-definitions/{channel:str}",
+        operation_id="SaveDispatchChannelDefinition",
+        summary="Define a provider's channel (addition)",
+        **access(
+            "MANAGE_DISPATCH_PROVIDERS",
+            auth="user",
+            db_role="identity",
+            doc="SUPER_ADMIN only. Body `{credentialSchema, settingsSchema}`: lists of `{key, label, type, "
+            "required}` (`type`: text, password, url, number, boolean). Creates the definition or replaces "
+            "its schemas.",
+        ),
+    )
+    async def save_channel_definition(
+        self, db: Connection, provider_id: uuid.UUID, channel: Channel, data: ChannelDefinitionWrite
+    ) -> ChannelDefinition:
+        return await service.save_channel_definition(db, provider_id, channel, data)
 
 
 class DispatchConfigController(Controller):

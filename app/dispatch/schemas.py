@@ -8,14 +8,17 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from app.activities.schemas import Channel
-from app.structs import Output, Timestamp, either_spelling, one_spelling
+from app.structs import CamelInput, Name, Output, Timestamp, either_spelling, one_spelling
 
 __all__ = (
     "ChannelDefinition",
+    "ChannelDefinitionWrite",
     "DispatchConfig",
     "DispatchConfigWrite",
     "Provider",
+    "ProviderCreate",
     "ProviderRef",
+    "ProviderUpdate",
 )
 
 Schema = msgspec.Raw  # [{key, label, type, required}] as stored
@@ -94,3 +97,32 @@ class DispatchConfigWrite(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tr
             "is_active": either_spelling("is_active", self.is_active, self.is_active_camel),
         }
         return {k: v for k, v in out.items() if v is not None}
+
+
+class SchemaField(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One credential or settings field a channel definition asks for."""
+
+    key: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")]
+    label: Name
+    type: Literal["text", "password", "url", "number", "boolean"]
+    required: bool = False
+
+
+class ProviderCreate(CamelInput):
+    code: Annotated[str, msgspec.Meta(pattern=r"^[A-Z][A-Z0-9_]{0,63}$")]
+    name: Name
+    protocol_type: Literal["REST", "MOCK"]
+
+
+class ProviderUpdate(CamelInput):
+    name: Name | None = None
+    is_active: bool | None = None
+
+
+class ChannelDefinitionWrite(CamelInput):
+    credential_schema: Annotated[list[SchemaField], msgspec.Meta(max_length=32)] = msgspec.field(
+        default_factory=list
+    )
+    settings_schema: Annotated[list[SchemaField], msgspec.Meta(max_length=32)] = msgspec.field(
+        default_factory=list
+    )

@@ -13,7 +13,16 @@ import msgspec
 from app.db import Connection, fetch_one, json_param, queries
 from app.dispatch.addresses import UnsafeUrl, check_base_url
 from app.dispatch.crypto import CredentialsError, UnknownKey, credentials_aad
-from app.dispatch.schemas import ChannelDefinition, DispatchConfig, DispatchConfigWrite, Provider, ProviderRef
+from app.dispatch.schemas import (
+    ChannelDefinition,
+    ChannelDefinitionWrite,
+    DispatchConfig,
+    DispatchConfigWrite,
+    Provider,
+    ProviderCreate,
+    ProviderRef,
+    ProviderUpdate,
+)
 from app.errors import BadRequest, NotFound, ServiceUnavailable
 from app.state import Services
 from app.structs import from_row
@@ -24,9 +33,12 @@ __all__ = (
     "channel_definitions",
     "configs",
     "create_config",
+    "create_provider",
     "deactivate_config",
     "providers",
+    "save_channel_definition",
     "update_config",
+    "update_provider",
 )
 
 
@@ -41,15 +53,59 @@ async def channel_definitions(conn: Connection, provider_id: uuid.UUID) -> list[
     rows = [r async for r in queries.dispatch.channel_definitions(conn, dispatch_provider_id=provider_id)]
     if not rows and not await queries.dispatch.provider_exists(conn, id=provider_id):
         raise NotFound.of("Dispatch provider")
-    return [
-        from_row(
-            ChannelDefinition,
-            r,
-            credential_schema=msgspec.Raw(r["credential_schema"]),
-            settings_schema=msgspec.Raw(r["settings_schema"]),
-        )
-        for r in rows
-    ]
+    return [_definition(r) for r in rows]
+
+
+def _provider(row: Any) -> Provider:
+    return from_row(Provider, row, channel_definitions=msgspec.Raw(row["channel_definitions"]))
+
+
+async def create_provider(conn: Connection, data: ProviderCreate) -> Provider:
+    created = await queries.dispatch.create_provider(
+        conn, code=data.code, name=data.name, protocol_type=data.protocol_type
+    )
+    return _provider(await queries.dispatch.provider(conn, id=created["id"]))
+
+
+async def update_provider(conn: Connection, provider_id: uuid.UUID, data: ProviderUpdate) -> Provider:
+    await fetch_one(
+        queries.dispatch.update_provider, "Dispatch provider", conn, id=provider_id, name=data.name,
+        is_active=data.is_active,
+    )  # fmt: skip
+    return _provider(await queries.dispatch.provider(conn, id=provider_id))
+
+
+async def save_channel_definition(
+    conn: Connection, provider_id: uuid.UUID, channel: str, data: ChannelDefinitionWrite
+) -> ChannelDefinition:
+    """Define the channel, or replace its schemas (configs already saved are checked again when next
+    changed, not now)."""
+    if await queries.dispatch.provider(conn, id=provider_id) is None:
+        raise NotFound.of("Dispatch provider")
+    for name, fields in (
+        ("credentialSchema", data.credential_schema),
+        ("settingsSchema", data.settings_schema),
+    ):
+        keys = [f.key for f in fields]
+        if len(set(keys)) != len(keys):
+            raise BadRequest.field(name, "keys must be unique")
+    row = await queries.dispatch.save_channel_definition(
+        conn,
+        dispatch_provider_id=provider_id,
+        channel=channel,
+        credential_schema=json_param(msgspec.to_builtins(data.credential_schema)),
+        settings_schema=json_param(msgspec.to_builtins(data.settings_schema)),
+    )
+    return _definition(row)
+
+
+def _definition(row: Any) -> ChannelDefinition:
+    return from_row(
+        ChannelDefinition,
+        row,
+        credential_schema=msgspec.Raw(row["credential_schema"]),
+        settings_schema=msgspec.Raw(row["settings_schema"]),
+    )
 
 
 def to_config(row: Any) -> DispatchConfig:

@@ -151,3 +151,35 @@ update app.activities a
   from due
  where a.tenant_id = due.tenant_id and a.id = due.id
 returning a.id;
+
+-- name: create_provider(code, name, protocol_type)^
+-- A new global provider (no channels yet).
+insert into app.dispatch_providers (code, name, protocol_type) values (:code, :name, :protocol_type)
+returning id;
+
+-- name: update_provider(id, name, is_active)^
+-- Rename or switch a provider on/off (null: unchanged).
+update app.dispatch_providers
+   set name = coalesce(:name, name), is_active = coalesce(:is_active, is_active), updated_at = clock_timestamp()
+ where id = :id
+returning id;
+
+-- name: save_channel_definition(dispatch_provider_id, channel, credential_schema, settings_schema)^
+-- Define a channel of a provider, or replace its schemas.
+insert into app.dispatch_channel_definitions as d (dispatch_provider_id, channel, credential_schema, settings_schema)
+values (:dispatch_provider_id, :channel, :credential_schema::jsonb, :settings_schema::jsonb)
+on conflict (dispatch_provider_id, channel) do update
+   set credential_schema = excluded.credential_schema, settings_schema = excluded.settings_schema,
+       updated_at = clock_timestamp()
+returning id, dispatch_provider_id, channel, credential_schema, settings_schema, created_at, updated_at;
+
+-- name: provider(id)^
+-- One provider with its channel definitions (as the list shows it).
+select p.id, p.code, p.name, p.protocol_type, p.is_active,
+       coalesce(json_agg(json_build_object('channel', d.channel, 'credentialSchema', d.credential_schema,
+                                           'settingsSchema', d.settings_schema) order by d.channel)
+                  filter (where d.id is not null), '[]') as channel_definitions
+  from app.dispatch_providers p
+  left join app.dispatch_channel_definitions d on d.dispatch_provider_id = p.id
+ where p.id = :id
+ group by p.id;
