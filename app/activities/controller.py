@@ -8,6 +8,7 @@ from litestar import Controller, Request, get, patch, post
 from litestar.di import Provide
 
 from app.activities import service
+from app.activities.hooks import HookCaller
 from app.activities.schemas import (
     Activity,
     ActivityAttribute,
@@ -52,8 +53,10 @@ class ActivityController(Controller):
             "of `POST /api/activities/tasks` apply.",
         ),
     )
-    async def create_activity(self, db: Connection, tenant: uuid.UUID, data: ActivityCreate) -> Activity:
-        return await service.create(db, tenant, data)
+    async def create_activity(
+        self, db: Connection, services: Services, tenant: uuid.UUID, data: ActivityCreate
+    ) -> Activity:
+        return await service.create(db, tenant, data, HookCaller(services.dispatch_allowlist))
 
     @post(
         "/tasks",
@@ -65,8 +68,10 @@ class ActivityController(Controller):
             "active, and the operator must be assigned to the route (else 400).",
         ),
     )
-    async def create_task(self, db: Connection, tenant: uuid.UUID, data: TaskCreate) -> Activity:
-        return await service.create(db, tenant, data)
+    async def create_task(
+        self, db: Connection, services: Services, tenant: uuid.UUID, data: TaskCreate
+    ) -> Activity:
+        return await service.create(db, tenant, data, HookCaller(services.dispatch_allowlist))
 
     @get(
         "/",
@@ -159,8 +164,12 @@ class ActivityController(Controller):
             "`RESOLUTION_RETRY_FAILED`). 200 with the activity either way.",
         ),
     )
-    async def retry_resolution(self, db: Connection, tenant: uuid.UUID, activity_id: uuid.UUID) -> Activity:
-        return await service.retry_resolution(db, tenant, activity_id)
+    async def retry_resolution(
+        self, db: Connection, services: Services, tenant: uuid.UUID, activity_id: uuid.UUID
+    ) -> Activity:
+        return await service.retry_resolution(
+            db, tenant, activity_id, HookCaller(services.dispatch_allowlist)
+        )
 
     @get(
         "/{activity_id:uuid}/status-events",

@@ -29,8 +29,8 @@ __all__ = (
 )
 
 CALLER = "CALLER_PROVIDED"
-CLIENT_HOOK_UNAVAILABLE = (
-    "CLIENT_HOOK resolution is not available yet: the guarded HTTP client arrives with push dispatch"
+CLIENT_HOOK_NOT_CALLED = (
+    "the key's CLIENT_HOOK was not called (resolution outside a request or the dispatcher)"
 )
 
 
@@ -73,6 +73,8 @@ class Context:
     last_any_channel: uuid.UUID | None
     config: dict[str, Any] | None
     policies: dict[str, Policy] = field(default_factory=dict)
+    # CLIENT_HOOK answers fetched before resolution (app/activities/hooks.py): key -> (ok, value or why)
+    hooks: dict[str, tuple[bool, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_row(cls, row: Any) -> Context:
@@ -174,7 +176,13 @@ def _value(ctx: Context, policy: Policy, caller_value: Any) -> tuple[str, Any]:
             raise Unresolvable("the key's policy is CALLER_PROVIDED and no value was provided")
         return CALLER, caller_value
     if policy.resolver_type == "CLIENT_HOOK":
-        raise Unresolvable(CLIENT_HOOK_UNAVAILABLE)
+        answer = ctx.hooks.get(policy.key)
+        if answer is None:
+            raise Unresolvable(CLIENT_HOOK_NOT_CALLED)
+        ok, value = answer
+        if not ok:
+            raise Unresolvable(f"the key's CLIENT_HOOK failed: {value}")
+        return "CLIENT_HOOK", value
     return "INTERNAL_SERVICE", internal_value(ctx, policy.key)
 
 

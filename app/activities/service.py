@@ -6,6 +6,7 @@ resolution needs, then one INSERT of the activity with its target user, attribut
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import msgspec
 
 from app.activities import machine
+from app.activities.hooks import HookCaller
 from app.activities.resolution import Context, Policy, attribute_row, resolve_attribute, resolve_target
 from app.activities.schemas import (
     Activity,
@@ -259,8 +261,32 @@ def _requested_keys(data: ActivityCreate | TaskCreate) -> list[str]:
     return list(dict.fromkeys([*data.attribute_keys, *(a.key for a in data.attributes)]))
 
 
-async def create(conn: Connection, tenant_id: uuid.UUID, data: ActivityCreate | TaskCreate) -> Activity:
-    """A new activity, resolved per CONTRACT.md §5. A repeated idempotency key -> 409 with its id."""
+def _hook_activity(activity_id: uuid.UUID, type_: str, channel: str, ctx: Context) -> dict[str, Any]:
+    """What a CLIENT_HOOK is told about the activity it resolves a value for."""
+    return {
+        "id": str(activity_id),
+        "type": type_,
+        "channel": channel,
+        "commerceId": str(ctx.commerce_id),
+        "commerceExternalId": ctx.external_id,
+    }
+
+
+async def _with_hooks(
+    ctx: Context, hooks: HookCaller | None, policies: list[Policy], activity: dict[str, Any]
+) -> Context:
+    """``ctx`` with the answers of the CLIENT_HOOKs among ``policies`` (none asked without a caller)."""
+    if hooks is None:
+        return ctx
+    answers = await hooks.answers(policies, activity)
+    return dataclasses.replace(ctx, hooks=answers) if answers else ctx
+
+
+async def create(
+    conn: Connection, tenant_id: uuid.UUID, data: ActivityCreate | TaskCreate, hooks: HookCaller | None = None
+) -> Activity:
+    """A new activity, resolved per CONTRACT.md §5 (CLIENT_HOOK values asked through ``hooks``). A
+    repeated idempotency key -> 409 with its id."""
     keys = _requested_keys(data)
     route_id, operator_id = _assignment(data)
     row = await _context_row(conn, tenant_id, data.commerce_id, data.channel, keys, route_id, operator_id)
@@ -271,6 +297,9 @@ async def create(conn: Connection, tenant_id: uuid.UUID, data: ActivityCreate | 
     ctx = Context.from_row(row)
     if unknown := [k for k in keys if k not in ctx.policies]:
         raise BadRequest.field("attribute_keys", f"unknown attribute key {unknown[0]}")
+    activity_id = uuid.uuid4()
+    now = [ctx.policies[k] for k in keys if not ctx.policies[k].at_dispatch]
+    ctx = await _with_hooks(ctx, hooks, now, _hook_activity(activity_id, data.type, data.channel, ctx))
     criteria = [c.as_dict() for c in data.target_criteria] if data.target_criteria is not None else None
     target = _target_row(ctx, criteria)
     attrs = _attribute_rows(ctx, data, keys)
@@ -292,7 +321,7 @@ async def create(conn: Connection, tenant_id: uuid.UUID, data: ActivityCreate | 
     row = await queries.activities.insert_activity(
         conn,
         tenant_id=tenant_id,
-        id=uuid.uuid4(),
+        id=activity_id,
         type=data.type,
         channel=data.channel,
         status=status,
@@ -381,7 +410,12 @@ async def cancel(conn: Connection, tenant_id: uuid.UUID, activity_id: uuid.UUID,
 
 
 async def _reresolve(
-    conn: Connection, tenant_id: uuid.UUID, activity: Any, *, wanted: frozenset[str]
+    conn: Connection,
+    tenant_id: uuid.UUID,
+    activity: Any,
+    *,
+    wanted: frozenset[str],
+    hooks: HookCaller | None = None,
 ) -> list[str]:
     """Resolve again the activity's target users and attributes whose status is in ``wanted`` (and not
     locked); write them; return what still failed."""
@@ -415,15 +449,21 @@ async def _reresolve(
         else:
             resolved = _resolved_target(ctx, criteria)
         new_targets.append({"id": t["id"], **resolved})
-    new_attrs = []
-    for a in attrs:
-        policy = Policy(
+    policies = [
+        Policy(
             key=a["key"],
             key_id=a["attribute_key_id"],
             strategy=a["strategy"],
             resolver_type=a["resolver_type"],
             hook_url=a["hook_url"],
         )
+        for a in attrs
+    ]
+    ctx = await _with_hooks(
+        ctx, hooks, policies, _hook_activity(activity["id"], activity["type"], activity["channel"], ctx)
+    )
+    new_attrs = []
+    for a, policy in zip(attrs, policies, strict=True):
         fallback = msgspec.json.decode(a["fallback"]) if a["fallback"] is not None else None
         resolved = resolve_attribute(ctx, policy, msgspec.UNSET, fallback)
         new_attrs.append(
@@ -441,14 +481,16 @@ async def _reresolve(
     return _failures(new_targets, new_attrs, {a["attribute_key_id"]: a["key"] for a in attrs})
 
 
-async def retry_resolution(conn: Connection, tenant_id: uuid.UUID, activity_id: uuid.UUID) -> Activity:
+async def retry_resolution(
+    conn: Connection, tenant_id: uuid.UUID, activity_id: uuid.UUID, hooks: HookCaller | None = None
+) -> Activity:
     """UNRESOLVED only: resolve the FAILED target users and attributes again; READY when none fails."""
     activity = await lock(conn, tenant_id, activity_id)
     if activity["status"] != machine.UNRESOLVED:
         raise BadRequest(
             f"Only an UNRESOLVED activity can retry resolution (this one is {activity['status']})"
         )
-    failures = await _reresolve(conn, tenant_id, activity, wanted=frozenset({"FAILED"}))
+    failures = await _reresolve(conn, tenant_id, activity, wanted=frozenset({"FAILED"}), hooks=hooks)
     if failures:
         await _unresolved(conn, tenant_id, activity, "RESOLUTION_RETRY_FAILED", failures)
     else:
@@ -456,14 +498,16 @@ async def retry_resolution(conn: Connection, tenant_id: uuid.UUID, activity_id: 
     return await get(conn, tenant_id, activity_id)
 
 
-async def resolve_for_dispatch(conn: Connection, tenant_id: uuid.UUID, activity_id: uuid.UUID) -> bool:
+async def resolve_for_dispatch(
+    conn: Connection, tenant_id: uuid.UUID, activity_id: uuid.UUID, hooks: HookCaller | None = None
+) -> bool:
     """For the dispatcher, just before a READY activity is sent: resolve its PENDING (ON_DISPATCH and
     MANUAL) target users and ON_DISPATCH attributes. True when it may be dispatched; otherwise it has
     moved to UNRESOLVED with a RESOLUTION_FAILED event."""
     activity = await lock(conn, tenant_id, activity_id)
     if activity["status"] != machine.READY:
         return False
-    failures = await _reresolve(conn, tenant_id, activity, wanted=frozenset({"PENDING"}))
+    failures = await _reresolve(conn, tenant_id, activity, wanted=frozenset({"PENDING"}), hooks=hooks)
     if not failures:
         return True
     await _unresolved(conn, tenant_id, activity, "RESOLUTION_FAILED", failures)

@@ -18,6 +18,7 @@ from app.activity_config.schemas import (
 )
 from app.auth.guards import access
 from app.db import Connection
+from app.state import Services
 
 __all__ = ("ActivityConfigController",)
 
@@ -57,15 +58,19 @@ class ActivityConfigController(Controller):
         **access(
             "MANAGE_ACTIVITY_CONFIG",
             doc="Upsert by attribute key. Either body revision: `{attributeKeyId, strategy, resolverType}` "
-            "or `{attribute_key_id, resolution_strategy, resolver_type}`. A `CLIENT_HOOK` resolver needs "
-            "`hook_url` (addition, https). A key without a policy resolves `UPFRONT` by `INTERNAL_SERVICE`. "
-            "Unknown attribute key -> 404.",
+            "or `{attribute_key_id, resolution_strategy, resolver_type}`. A `CLIENT_HOOK` resolver "
+            "needs `hook_url` (addition): https, and not a private, loopback or otherwise non-public "
+            "address (the rules of dispatch `baseUrl`s). A key without a policy resolves `UPFRONT` by "
+            "`INTERNAL_SERVICE`. Unknown attribute key -> 404. The hook is asked for the value (when the "
+            "policy says: at creation or at dispatch) with `POST {hook_url}` and "
+            "`{attributeKey, activity: {id, type, channel, commerceId, commerceExternalId}}`; it answers "
+            '`{"value": ...}` within 5 s, or the attribute fails (and takes the caller\'s fallback).',
         ),
     )
     async def upsert_attribute_policy(
-        self, db: Connection, tenant: uuid.UUID, data: AttributePolicyUpsert
+        self, db: Connection, services: Services, tenant: uuid.UUID, data: AttributePolicyUpsert
     ) -> AttributePolicy:
-        return await service.upsert_policy(db, tenant, data)
+        return await service.upsert_policy(db, services, tenant, data)
 
     @delete(
         "/attribute-policies/{policy_id:uuid}",

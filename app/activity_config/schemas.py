@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -88,17 +87,9 @@ class AttributePolicyUpsert(msgspec.Struct, kw_only=True, forbid_unknown_fields=
         if resolver == "CLIENT_HOOK":
             if hook is None:
                 raise ValueError("hook_url: a CLIENT_HOOK policy needs the hook's URL")
-            _check_url(hook)
         elif hook is not None:
             raise ValueError("hook_url: only a CLIENT_HOOK policy has a hook URL")
         return key_id, strategy, resolver, hook
-
-
-def _check_url(url: str) -> None:
-    """Form only; the address rules (no private or loopback targets) are the guarded HTTP client's."""
-    parts = urlsplit(url)
-    if parts.scheme != "https" or not parts.hostname or parts.username or parts.password:
-        raise ValueError("hook_url: must be an https URL with a host and no user info")
 
 
 class ResultType(Output):

@@ -21,7 +21,9 @@ from app.activity_config.schemas import (
     TargetConfigUpdate,
 )
 from app.db import Connection, fetch_one, json_param, queries
+from app.dispatch.addresses import UnsafeUrl, check_base_url
 from app.errors import BadRequest, Conflict, NotFound
+from app.state import Services
 from app.structs import from_row, merge_patch, present
 
 __all__ = (
@@ -85,13 +87,22 @@ async def policies(conn: Connection, tenant_id: uuid.UUID) -> list[AttributePoli
 
 
 async def upsert_policy(
-    conn: Connection, tenant_id: uuid.UUID, data: AttributePolicyUpsert
+    conn: Connection, services: Services, tenant_id: uuid.UUID, data: AttributePolicyUpsert
 ) -> AttributePolicy:
     try:
         key_id, strategy, resolver, hook = data.normalized()
     except ValueError as exc:
         field, _, message = str(exc).partition(": ")
         raise BadRequest.field(field, message) from exc
+    if hook is not None:  # the address rules of provider URLs (the call goes through the guarded client)
+        try:
+            hook = await check_base_url(
+                hook,
+                allow_http=services.settings.dispatch_allow_http,
+                allowlist=services.dispatch_allowlist,
+            )
+        except UnsafeUrl as exc:
+            raise BadRequest.field("hook_url", str(exc)) from exc
     if not await queries.activity_config.attribute_key_exists(conn, id=key_id):
         raise NotFound.of("Attribute key")
     row = await queries.activity_config.upsert_policy(

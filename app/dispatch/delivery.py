@@ -25,6 +25,7 @@ import msgspec
 
 from app.activities import machine
 from app.activities import service as activities
+from app.activities.hooks import HookCaller
 from app.db import Connection, queries, tenant_transaction
 from app.dispatch.crypto import CredentialsError, credentials_aad
 from app.dispatch.http import DeliveryError, GuardedClient
@@ -96,7 +97,8 @@ async def prepare(
             raise Conflict("A delivery of this activity is in flight; retry in a minute")
     elif row["status"] != machine.READY or row["config_id"] is None or (row["leased"] and not claimed):
         return Outcome("SKIPPED")
-    if not await activities.resolve_for_dispatch(conn, tenant_id, activity_id):
+    hooks = HookCaller(services.dispatch_allowlist)
+    if not await activities.resolve_for_dispatch(conn, tenant_id, activity_id, hooks):
         return Outcome("UNRESOLVED")
     api_key, error = None, None
     if row["credentials"] is not None:

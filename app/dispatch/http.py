@@ -52,8 +52,9 @@ class GuardedClient:
     """One aiohttp session whose every connection goes through the address guard. ``allowlist`` is the
     test-only exception (Settings refuses it in production)."""
 
-    def __init__(self, allowlist: tuple[Network, ...] = ()) -> None:
+    def __init__(self, allowlist: tuple[Network, ...] = (), timeout: aiohttp.ClientTimeout = TIMEOUT) -> None:
         self.allowlist = allowlist
+        self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
 
     def _socket(self, addr_info: Any) -> socket.socket:
@@ -65,7 +66,7 @@ class GuardedClient:
 
     async def __aenter__(self) -> GuardedClient:
         connector = aiohttp.TCPConnector(socket_factory=self._socket, limit=100, ttl_dns_cache=30)
-        self._session = aiohttp.ClientSession(connector=connector, timeout=TIMEOUT, trust_env=False)
+        self._session = aiohttp.ClientSession(connector=connector, timeout=self.timeout, trust_env=False)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -92,7 +93,7 @@ class GuardedClient:
                 raise DeliveryError("BLOCKED_ADDRESS", str(exc.os_error)) from None
             raise DeliveryError("CONNECT_FAILED", "could not connect to the provider") from None
         except TimeoutError:
-            raise DeliveryError("TIMEOUT", "the provider did not answer within 15 s") from None
+            raise DeliveryError("TIMEOUT", f"no answer within {self.timeout.total:.0f} s") from None
         except aiohttp.ClientError as exc:
             raise DeliveryError("TRANSPORT", f"transport error ({type(exc).__name__})") from None
         if 300 <= status < 400:

@@ -151,9 +151,17 @@ def bad_policies(key_id: str, other_key_id: str) -> dict[str, dict[str, Any]]:
             "hook_url": HOOK + "/other",
         },
         "client hook without url": camel_policy(key_id, resolver="CLIENT_HOOK"),
-        "client hook over http": {
+        "client hook over ftp": {
             **camel_policy(key_id, resolver="CLIENT_HOOK"),
-            "hookUrl": "http://h.example/x",
+            "hookUrl": "ftp://h.example/x",
+        },
+        "client hook at a private address": {
+            **camel_policy(key_id, resolver="CLIENT_HOOK"),
+            "hookUrl": "https://10.0.0.7/x",
+        },
+        "client hook at the metadata address": {
+            **snake_policy(key_id, resolver="CLIENT_HOOK"),
+            "hook_url": "https://[::ffff:169.254.169.254]/x",
         },
         "client hook with user info": {
             **snake_policy(key_id, resolver="CLIENT_HOOK"),

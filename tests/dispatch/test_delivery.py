@@ -129,3 +129,24 @@ async def test_what_cannot_be_dispatched_by_hand(client: Any, world: World) -> N
         live = await _task(client, actor, "store-003")
         assert_error(await client.post(_dispatch(live), headers=viewer.headers()), 403)
     assert receiver.accepts == 0
+
+
+async def test_the_api_key_is_in_no_response_and_no_log(
+    client: Any, world: World, caplog: Any, app_pool: asyncpg.Pool
+) -> None:
+    """Create, list, dispatch (success and failure), with every logger at DEBUG: the key appears only
+    in the request the provider receives."""
+    secret = "yom-super-secret-key-0042"
+    actor = world.admin_a
+    caplog.set_level("DEBUG")
+    async with Receiver(status=500) as receiver:
+        created = await _yom(client, actor, receiver.url, key=secret)
+        task = await _task(client, actor)
+        failed = await client.post(_dispatch(task), headers=actor.headers())
+        receiver.status = 200
+        done = await client.post(_dispatch(task), headers=actor.headers())
+        listed = await client.get("/api/dispatch-configs", headers=actor.headers())
+    assert failed.status_code == 502 and done.status_code == 204
+    for text in (str(created), failed.text, done.text, listed.text, caplog.text):
+        assert secret not in text
+    assert [r.headers["x-api-key"] for r in receiver.requests] == [secret, secret]
