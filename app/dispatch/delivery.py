@@ -102,14 +102,18 @@ async def prepare(
         return Outcome("UNRESOLVED")
     api_key, error = None, None
     if row["credentials"] is not None:
-        try:
-            assert services.key_ring is not None, "credentials stored without a key ring"
-            plain = services.key_ring.decrypt(
-                row["credentials"], credentials_aad(tenant_id, row["config_id"])
-            )
-            api_key = msgspec.json.decode(plain).get("apiKey")
-        except CredentialsError:
-            error = DeliveryError("CREDENTIALS", "the config's credentials cannot be read; save them again")
+        if services.key_ring is None:
+            error = DeliveryError("CREDENTIALS", "CREDENTIALS_KEYS is not configured")
+        else:
+            try:
+                aad = credentials_aad(tenant_id, row["config_id"])
+                api_key = msgspec.json.decode(services.key_ring.decrypt(row["credentials"], aad)).get(
+                    "apiKey"
+                )
+            except CredentialsError:
+                error = DeliveryError(
+                    "CREDENTIALS", "the config's credentials cannot be read; save them again"
+                )
     await queries.dispatch.take_lease(
         conn, tenant_id=tenant_id, id=activity_id, lease_s=services.settings.dispatch_lease_s
     )

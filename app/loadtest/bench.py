@@ -7,7 +7,7 @@ all with 100 items per page and ``CONCURRENCY`` connections:
 - page 1 (offset mode, with its count), and page 1 via cursor (``cursor=``), a random small tenant's
   key per request;
 - page 1,000 via cursor, and page 1,000 via offset (with its count), of the big tenant;
-- result submits (COMPLETED... EFFECTIVE), each for a distinct READY task.
+- result submits (status EFFECTIVE), each for a distinct READY task.
 
 pgbench runs the statements the service sends for one request (captured from the service's own
 functions: BEGIN with the tenant context and the route's planner settings, the statements, COMMIT):

@@ -27,7 +27,9 @@ from app.loadtest.receiver import Receiver
 
 
 def _settings(settings: Settings, **changes: Any) -> Settings:
-    fast = {"dispatch_backoff_s": [0.0, 0.0], "dispatch_interval_s": 0.2, "dispatch_lease_s": 2.0}
+    # A lease far longer than any round here: a lease that ran out mid-call would let another
+    # dispatcher send the same activity again (the killed dispatcher's subprocess has its own, short one).
+    fast = {"dispatch_backoff_s": [0.0, 0.0], "dispatch_interval_s": 0.2, "dispatch_lease_s": 60.0}
     return msgspec.structs.replace(settings, **{**fast, **changes})
 
 
@@ -198,7 +200,7 @@ async def test_a_dispatcher_killed_mid_batch_leaves_nothing_stuck(
             "LOG_LEVEL": "WARNING",
         }
         proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "app", "dispatcher", env=env)
-        for _ in range(300):  # until its first calls are in flight
+        for _ in range(600):  # until its first calls are in flight (a cold start can be slow)
             if receiver.requests:
                 break
             await asyncio.sleep(0.05)
