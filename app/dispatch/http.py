@@ -44,6 +44,18 @@ class Response(msgspec.Struct, frozen=True):
             return None
 
 
+async def _read_capped(content: aiohttp.StreamReader) -> bytes:
+    """The body up to its end or MAX_BODY bytes, whichever comes first. One ``read(n)`` returns only
+    what is buffered so far, so a reply sent in several packets would be cut at random."""
+    data = bytearray()
+    while len(data) < MAX_BODY:
+        chunk = await content.read(MAX_BODY - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
+
+
 class BlockedAddress(OSError):
     """Raised from the socket factory: the connection is never opened."""
 
@@ -84,7 +96,7 @@ class GuardedClient:
                 headers={**headers, "content-type": "application/json"},
                 allow_redirects=False,
             ) as r:
-                data = await r.content.read(MAX_BODY)
+                data = await _read_capped(r.content)
                 status = r.status
         except BlockedAddress as exc:
             raise DeliveryError("BLOCKED_ADDRESS", str(exc)) from None

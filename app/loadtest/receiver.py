@@ -28,6 +28,7 @@ class Receiver:
     body: bytes = b'{"id": "prov-1"}'
     extra_headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0  # before each answer
+    chunk_delay_s: float = 0.0  # > 0: the body goes out in 4 pieces with this pause before each
     port_wanted: int = 0  # 0: any free port
     accepts: int = 0
     requests: list[Received] = field(default_factory=list)
@@ -59,13 +60,24 @@ class Receiver:
                 writer.write(
                     f"HTTP/1.1 {self.status} X\r\ncontent-length: {len(self.body)}\r\n"
                     f"content-type: application/json\r\n{extra}\r\n".encode()
-                    + self.body
                 )
-                await writer.drain()
+                await self._write_body(writer)
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
             pass
         finally:
             writer.close()
+
+    async def _write_body(self, writer: asyncio.StreamWriter) -> None:
+        if not self.chunk_delay_s:
+            writer.write(self.body)
+            await writer.drain()
+            return
+        step = max(1, -(-len(self.body) // 4))
+        for start in range(0, len(self.body), step):
+            await writer.drain()
+            await asyncio.sleep(self.chunk_delay_s)
+            writer.write(self.body[start : start + step])
+        await writer.drain()
 
     async def __aenter__(self) -> Receiver:
         ready = threading.Event()

@@ -67,6 +67,17 @@ async def test_at_most_64_kib_of_a_response_is_read() -> None:
     assert len(response.body) == MAX_BODY and response.json() is None
 
 
+async def test_a_reply_sent_in_slow_pieces_is_read_whole() -> None:
+    body = b'{"id": "p1", "pad": "' + b"y" * 20_000 + b'"}'
+    async with Receiver(body=body, chunk_delay_s=0.05) as receiver, GuardedClient(LOOPBACK) as client:
+        response = await client.post_json(f"{receiver.url}/a", b"{}", {})
+    assert response.body == body and response.json()["id"] == "p1"
+    async with Receiver(body=b"x" * (MAX_BODY * 2), chunk_delay_s=0.05) as receiver:
+        async with GuardedClient(LOOPBACK) as client:
+            response = await client.post_json(f"{receiver.url}/a", b"{}", {})
+    assert len(response.body) == MAX_BODY
+
+
 async def test_nothing_listening_is_a_connect_failure() -> None:
     async with Receiver() as receiver:
         port = receiver.port
