@@ -72,9 +72,9 @@ async def test_a_reply_sent_in_slow_pieces_is_read_whole() -> None:
     async with Receiver(body=body, chunk_delay_s=0.05) as receiver, GuardedClient(LOOPBACK) as client:
         response = await client.post_json(f"{receiver.url}/a", b"{}", {})
     assert response.body == body and response.json()["id"] == "p1"
-    async with Receiver(body=b"x" * (MAX_BODY * 2), chunk_delay_s=0.05) as receiver:
-        async with GuardedClient(LOOPBACK) as client:
-            response = await client.post_json(f"{receiver.url}/a", b"{}", {})
+    big = b"x" * (MAX_BODY * 2)
+    async with Receiver(body=big, chunk_delay_s=0.05) as receiver, GuardedClient(LOOPBACK) as client:
+        response = await client.post_json(f"{receiver.url}/a", b"{}", {})
     assert len(response.body) == MAX_BODY
 
 
