@@ -80,7 +80,7 @@ async def _create_admin(settings: Settings, email: str, password: str, *, tenant
                     password_hash=password_hash,
                     first_name="Admin",
                     last_name="",
-                    roles=["SUPER_ADMIN"],
+                    is_super_admin=True,
                 )
                 status = "created"
             if tenant_slug is not None and status == "created":
@@ -89,7 +89,7 @@ async def _create_admin(settings: Settings, email: str, password: str, *, tenant
                 tenant_id = uuid.uuid4()
                 await tenants.create(conn, tenant_id, "Demo", tenant_slug)
                 await use_tenant(conn, tenant_id)
-                await users.add_membership(conn, tenant_id, user["id"])
+                await users.add_membership(conn, tenant_id, user["id"], ["ADMIN"])
                 await leave_identity_role(conn)
                 await seed_tenant(conn, tenant_id)
             await conn.execute("commit")

@@ -88,6 +88,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raise ValueError("production needs CREDENTIALS_KEYS (the provider credentials key ring)")
             if self.dispatch_allow_http or self.dispatch_test_allowlist:
                 raise ValueError("DISPATCH_ALLOW_HTTP and DISPATCH_TEST_ALLOWLIST are for development only")
+            if not self.cookie_secure:
+                raise ValueError(
+                    "production needs COOKIE_SECURE=true (the refresh cookie must not travel over http)"
+                )
         if self.credentials_keys is not None:
             from app.dispatch.crypto import KeyRing
 

@@ -123,11 +123,15 @@ class ServiceUnavailable(AppError):
         super().__init__(message, headers={"Retry-After": "1"})
 
 
+# A new user's email or username is taken (by any account, in this tenant or another): one neutral
+# answer, which names neither which identifier nor where the account is.
+IDENTIFIER_TAKEN = "This email or username cannot be used for a new user"
+
 # Unique constraints -> the message a client sees (field named, no SQL). Later issues add their own.
 CONSTRAINT_MESSAGES: dict[str, str] = {
     "tenants_slug_key": "slug already exists",
-    "users_email_key": "email already exists",
-    "users_username_key": "username already exists",
+    "users_email_key": IDENTIFIER_TAKEN,
+    "users_username_key": IDENTIFIER_TAKEN,
     "api_keys_tenant_digest_key": "API key collision, retry",
     "commerces_external_id_key": "external_id already exists",
     "commerces_tax_id_key": "tax_id already exists",

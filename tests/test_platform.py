@@ -150,6 +150,10 @@ def test_settings_refuse_short_secret(settings: Settings) -> None:
         Settings(**{**production, "credentials_keys": None}).validate()
     with pytest.raises(ValueError, match="development only"):
         Settings(**production).validate()  # the test settings allow http and a loopback allowlist
+    production = {**production, "dispatch_allow_http": False, "dispatch_test_allowlist": []}
+    with pytest.raises(ValueError, match="COOKIE_SECURE"):
+        Settings(**production).validate()
+    Settings(**{**production, "cookie_secure": True}).validate()
     with pytest.raises(ValueError, match="32 bytes"):
         Settings(**{**fields, "credentials_keys": "k:QUFB"}).validate()
     with pytest.raises(ValueError):

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from litestar import Controller, get, post
+from litestar.params import Parameter
 
 from app.api_keys import service
 from app.api_keys.schemas import ApiKey, ApiKeyCreate, ApiKeyCreated
@@ -13,6 +15,8 @@ from app.state import Services
 from app.structs import Message
 
 __all__ = ("ApiKeyController",)
+
+AllKeys = Annotated[bool, Parameter(query="all", required=False)]
 
 
 class ApiKeyController(Controller):
@@ -37,21 +41,31 @@ class ApiKeyController(Controller):
         "/",
         operation_id="ListApiKeys",
         summary="Your API keys in the active tenant, newest first (revoked included)",
-        **access("MANAGE_API_KEYS", auth="tenant_jwt"),
+        **access(
+            "MANAGE_API_KEYS",
+            auth="tenant_jwt",
+            doc="`all=true` (addition): every key of the tenant, whoever created it (`userId`); ADMIN of "
+            "the tenant or SUPER_ADMIN only (else 403).",
+        ),
     )
-    async def list_api_keys(self, db: Connection, principal: Principal) -> list[ApiKey]:
-        return await service.list_mine(db, principal)
+    async def list_api_keys(
+        self, db: Connection, principal: Principal, all_keys: AllKeys = False
+    ) -> list[ApiKey]:
+        return await service.list_keys(db, principal, every=all_keys)
 
     @post(
         "/{key_id:uuid}/revoke",
         status_code=200,
         operation_id="RevokeApiKey",
-        summary="Revoke one of your API keys",
+        summary="Revoke an API key",
         **access(
             "MANAGE_API_KEYS",
             auth="tenant_jwt",
-            doc="Takes effect at once on this process; other processes drop their cached copy "
-            "within 30 s. Already revoked -> 400; another user's key -> 403.",
+            doc="Your own key, or (ADMIN of the tenant, SUPER_ADMIN) any key of the tenant. The key is "
+            "refused at once on the process that served this call; other processes drop their cached "
+            "copy within `API_KEY_CACHE_TTL_S` (default 30 s). Already revoked -> 400; another user's "
+            "key without ADMIN -> 403. Keys also die when their creator leaves the tenant (revoked) or "
+            "no longer holds any of their permissions there.",
         ),
     )
     async def revoke_api_key(

@@ -11,7 +11,7 @@ from app.db import Connection, queries
 from app.errors import NotFound
 from app.structs import from_row
 
-__all__ = ("create", "get", "list_for_user", "revoke", "to_api_key")
+__all__ = ("create", "get", "list_for_tenant", "list_for_user", "revoke", "revoke_for_user", "to_api_key")
 
 
 def to_api_key(row: Any, struct: type[ApiKey] = ApiKey, **extra: Any) -> Any:
@@ -58,3 +58,15 @@ async def get(conn: Connection, tenant_id: uuid.UUID, key_id: uuid.UUID) -> Any:
 async def revoke(conn: Connection, tenant_id: uuid.UUID, key_id: uuid.UUID) -> bool:
     """True when this call revoked it, False when it was already revoked."""
     return await queries.api_keys.revoke_api_key(conn, tenant_id=tenant_id, id=key_id) is not None
+
+
+async def list_for_tenant(conn: Connection, tenant_id: uuid.UUID) -> list[ApiKey]:
+    return [to_api_key(r) async for r in queries.api_keys.list_tenant_api_keys(conn, tenant_id=tenant_id)]
+
+
+async def revoke_for_user(conn: Connection, tenant_id: uuid.UUID, user_id: uuid.UUID) -> list[uuid.UUID]:
+    """Revoke every active key the user created in the tenant; the ids revoked now."""
+    return [
+        r["id"]
+        async for r in queries.api_keys.revoke_user_api_keys(conn, tenant_id=tenant_id, user_id=user_id)
+    ]

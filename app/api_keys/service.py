@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 from app.api_keys import repo
 from app.api_keys.schemas import ApiKey, ApiKeyCreate, ApiKeyCreated
 from app.auth import api_keys
-from app.auth.permissions import normalize_permissions
+from app.auth.permissions import highest_rank, normalize_permissions, rank
 from app.auth.principal import Principal
 from app.db import Connection
 from app.errors import BadRequest, Forbidden
 from app.state import Services
 
-__all__ = ("create", "list_mine", "revoke")
+__all__ = ("create", "list_keys", "revoke")
 
 
 async def create(conn: Connection, caller: Principal, data: ApiKeyCreate) -> ApiKeyCreated:
@@ -45,13 +45,25 @@ async def create(conn: Connection, caller: Principal, data: ApiKeyCreate) -> Api
     return created
 
 
-async def list_mine(conn: Connection, caller: Principal) -> list[ApiKey]:
-    return await repo.list_for_user(conn, caller.tenant, caller.user_id)
+def _manages_keys(caller: Principal) -> bool:
+    """ADMIN of the active tenant (or SUPER_ADMIN): sees and revokes every key of the tenant."""
+    return highest_rank(caller.roles) <= rank("ADMIN")
+
+
+async def list_keys(conn: Connection, caller: Principal, *, every: bool) -> list[ApiKey]:
+    """Your keys in the active tenant, or (``every``, ADMIN) every key of the tenant."""
+    if not every:
+        return await repo.list_for_user(conn, caller.tenant, caller.user_id)
+    if not _manages_keys(caller):
+        raise Forbidden("Only an ADMIN of the tenant may list every key")
+    return await repo.list_for_tenant(conn, caller.tenant)
 
 
 async def revoke(conn: Connection, services: Services, caller: Principal, key_id: uuid.UUID) -> None:
+    """Your own key, or (ADMIN) any key of the tenant. Refused at once on this process (the cache entry
+    is evicted); the other processes drop their cached copy within the cache TTL."""
     row = await repo.get(conn, caller.tenant, key_id)
-    if row["user_id"] != caller.user_id:
+    if row["user_id"] != caller.user_id and not _manages_keys(caller):
         raise Forbidden("This API key belongs to another user")
     if not await repo.revoke(conn, caller.tenant, key_id):
         raise BadRequest("API key is already revoked")

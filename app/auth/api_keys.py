@@ -73,6 +73,14 @@ class ApiKeyCache:
         self._rows.clear()
         self._by_id.clear()
 
+    def evict_where(self, tenant_id: uuid.UUID, user_id: uuid.UUID | None = None) -> None:
+        """Drop every cached key of a tenant (or of one creator in it): the tenant was switched off, or
+        the creator's roles there changed. A scan: these are rare administrative events."""
+        for key_digest, (_, row) in list(self._rows.items()):
+            if row.tenant_id == tenant_id and (user_id is None or row.user_id == user_id):
+                self._rows.pop(key_digest, None)
+                self._by_id.pop(row.key_id, None)
+
     def evict(self, key_id: uuid.UUID) -> None:
         key_digest = self._by_id.pop(key_id, None)
         if key_digest is not None:

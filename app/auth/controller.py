@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from litestar import Controller, Request, Response, get, post
@@ -18,8 +19,7 @@ from app.auth.schemas import (
 )
 from app.db import Connection
 from app.state import Services
-from app.structs import Message, from_row
-from app.users import repo as users
+from app.structs import Message
 from app.users import service as user_admin
 from app.users.schemas import Me
 
@@ -28,6 +28,7 @@ __all__ = ("AuthController",)
 COOKIE = "refreshToken"
 COOKIE_PATH = "/api/auth"
 RefreshCookie = Annotated[str | None, Parameter(cookie=COOKIE, required=False)]
+TenantHeader = Annotated[uuid.UUID | None, Parameter(header="x-tenant-id", required=False)]
 
 
 def _refresh_cookie(services: Services, value: str, max_age: int | None = None) -> Cookie:
@@ -40,6 +41,10 @@ def _refresh_cookie(services: Services, value: str, max_age: int | None = None) 
         secure=services.settings.cookie_secure,
         max_age=services.tokens.refresh_ttl_s if max_age is None else max_age,
     )
+
+
+def _client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
 
 
 class AuthController(Controller):
@@ -62,8 +67,9 @@ class AuthController(Controller):
     async def login(
         self, db: Connection, services: Services, request: Request, data: LoginRequest
     ) -> Response[LoginResponse]:
-        client_ip = request.client.host if request.client else None
-        body, refresh_token = await service.login(db, services, data.identifier, data.password, client_ip)
+        body, refresh_token = await service.login(
+            db, services, data.identifier, data.password, _client_ip(request)
+        )
         return Response(body, cookies=[_refresh_cookie(services, refresh_token)])
 
     @post(
@@ -106,17 +112,18 @@ class AuthController(Controller):
         "/me",
         operation_id="GetMe",
         summary="The authenticated user",
-        **access(None, auth="user", db_role="identity"),
+        **access(
+            None,
+            auth="user",
+            db_role="identity",
+            doc="Roles are held per tenant. `roles`: those of the `x-tenant-id` tenant when the header is "
+            "sent (none when you are not a member of an active tenant of that id), else the union over your active tenants; "
+            "`SUPER_ADMIN` leads for a platform admin. `memberships` (addition): "
+            "`[{tenantId, roles}]` for each active tenant.",
+        ),
     )
-    async def get_me(self, db: Connection, principal: Principal) -> Me:
-        row = await users.get(db, principal.user_id)
-        tenants = await users.user_tenants(db, principal.user_id)
-        return from_row(
-            Me,
-            row,
-            tenant_ids=[t["id"] for t in tenants if t["is_active"]],
-            roles=list(row["roles"]),
-        )
+    async def get_me(self, db: Connection, principal: Principal, x_tenant_id: TenantHeader = None) -> Me:
+        return await service.me(db, principal, x_tenant_id)
 
     @post(
         "/reset-my-password",
@@ -127,14 +134,20 @@ class AuthController(Controller):
             None,
             auth="user",
             db_role="identity",
-            doc="Wrong current password -> 400. Revokes your refresh tokens.",
+            doc="Wrong current password -> 400. Revokes your refresh tokens. Throttled like login, per "
+            "user and per client IP (429 with Retry-After).",
         ),
     )
     async def reset_my_password(
-        self, db: Connection, services: Services, principal: Principal, data: ResetMyPassword
+        self,
+        db: Connection,
+        services: Services,
+        request: Request,
+        principal: Principal,
+        data: ResetMyPassword,
     ) -> Message:
         await service.reset_my_password(
-            db, services, principal.user_id, data.current_password, data.new_password
+            db, services, principal.user_id, data.current_password, data.new_password, _client_ip(request)
         )
         return Message(message="Password reset successfully")
 

@@ -11,6 +11,11 @@ Each route declares how it may be called in ``opt["auth"]`` (set by ``app.auth.g
 Routes under /api without the option are treated as ``tenant`` (fail closed). Errors are
 answered here, through the
 one error table, so the request-log middleware outside still sees them.
+
+Roles are held per tenant membership (CONTRACT.md §2): a principal's roles are those of the membership the
+request acts in (the x-tenant-id tenant, or the key's tenant for a key's creator), plus SUPER_ADMIN for a
+platform admin, read in the same lookup that checks the membership; a route that acts in no tenant gets
+the union over the user's active tenants.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from app.auth import api_keys
-from app.auth.permissions import permissions_for
+from app.auth.permissions import permissions_for, tenant_roles
 from app.auth.principal import Principal
 from app.db import queries
 from app.errors import (
@@ -98,16 +103,21 @@ class AuthMiddleware(ASGIMiddleware):
                 or record["revoked_at"] is not None
                 or not record["tenant_active"]
                 or not record["user_active"]
-                or not (record["creator_is_member"] or "SUPER_ADMIN" in record["creator_roles"])
+                or not (record["creator_is_member"] or record["creator_is_super_admin"])
             ):
                 raise Unauthorized(INVALID_KEY)
-            roles = tuple(record["creator_roles"])
+            # The creator's standing in the key's tenant, not anywhere else.
+            roles = tenant_roles(record["creator_roles"], record["creator_is_super_admin"])
+            # A key never carries more than its creator holds there today; one whose creator holds
+            # none of its permissions any more is dead.
+            permissions = frozenset(record["permissions"]) & permissions_for(roles)
+            if not permissions:
+                raise Unauthorized(INVALID_KEY)
             row = KeyRow(
                 tenant_id=record["tenant_id"],
                 key_id=record["key_id"],
                 user_id=record["user_id"],
-                # A key never carries more than its creator holds today.
-                permissions=frozenset(record["permissions"]) & permissions_for(roles),
+                permissions=permissions,
                 roles=roles,
                 expires_at=record["expires_at"],
             )
@@ -150,9 +160,10 @@ class AuthMiddleware(ASGIMiddleware):
         record = await _fetch(state, queries.auth.user_principal, user_id=user_id, tenant_id=tenant_id)
         if record is None or not record["user_active"]:
             raise Unauthorized(INVALID_TOKEN)
-        roles = tuple(record["roles"])
+        # With a tenant: the roles of the membership the request acts in; without one: their union.
+        roles = tenant_roles(record["roles"], record["is_super_admin"])
         if tenant_id is not None:
-            allowed = record["is_member"] or "SUPER_ADMIN" in roles
+            allowed = record["is_member"] or record["is_super_admin"]
             if not record["tenant_active"] or not allowed:
                 raise Forbidden("You are not a member of this tenant")
         return Principal(

@@ -13,6 +13,7 @@ __all__ = (
     "normalize_roles",
     "permissions_for",
     "rank",
+    "tenant_roles",
 )
 
 # Highest first. A manager may change or reset only users strictly below its own highest role.
@@ -58,6 +59,15 @@ def rank(role: str) -> int:
 def highest_rank(roles: Iterable[str]) -> int:
     """Rank of the highest role held; len(ROLES) when none (below everyone)."""
     return min((rank(r) for r in roles if r in ROLES), default=len(ROLES))
+
+
+def tenant_roles(membership_roles: Iterable[str] | None, super_admin: bool) -> tuple[str, ...]:
+    """What a user holds where it acts: the roles of its membership of that tenant (None: not a
+    member), led by SUPER_ADMIN for a platform admin; highest first."""
+    held = set(membership_roles or ())
+    if super_admin:
+        held.add("SUPER_ADMIN")
+    return tuple(r for r in ROLES if r in held)
 
 
 def permissions_for(roles: Iterable[str]) -> frozenset[str]:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Hashable
 from datetime import UTC, datetime
 
+from app.auth.permissions import tenant_roles
+from app.auth.principal import Principal
 from app.auth.schemas import LoginResponse, LoginUser
 from app.db import Connection, queries
 from app.errors import BadRequest, TooManyRequests, Unauthorized
 from app.state import Services
 from app.structs import from_row
 from app.users import repo as users
+from app.users.schemas import Me, Membership
 
-__all__ = ("login", "logout", "refresh", "reset_my_password")
+__all__ = ("login", "logout", "me", "refresh", "reset_my_password")
 
 INVALID_LOGIN = "Invalid email or password"
 INVALID_REFRESH = "Invalid or expired refresh token"
@@ -38,9 +42,10 @@ async def _issue_refresh(
     return token
 
 
-def _throttle(services: Services, identifier: str, client_ip: str | None) -> None:
+def _throttle(services: Services, identifier: Hashable, client_ip: str | None) -> None:
+    """Login and reset-my-password (both guess a password): per identifier and per client IP."""
     for bucket, key in (
-        (services.login_by_identifier, identifier.strip().lower()),
+        (services.login_by_identifier, identifier),
         (services.login_by_ip, client_ip or "-"),
     ):
         wait = bucket.take(key)
@@ -52,7 +57,7 @@ async def login(
     conn: Connection, services: Services, identifier: str, password: str, client_ip: str | None
 ) -> tuple[LoginResponse, str]:
     """Returns the body and a new refresh token. Unknown user and wrong password look the same."""
-    _throttle(services, identifier, client_ip)
+    _throttle(services, identifier.strip().lower(), client_ip)
     row = await users.get_for_login(conn, identifier.strip())
     stored = row["password_hash"] if row is not None and row["is_active"] else None
     if not await services.passwords.verify(stored, password):
@@ -93,10 +98,33 @@ async def logout(conn: Connection, services: Services, token: str | None) -> Non
 
 
 async def reset_my_password(
-    conn: Connection, services: Services, user_id: uuid.UUID, current: str, new: str
+    conn: Connection, services: Services, user_id: uuid.UUID, current: str, new: str, client_ip: str | None
 ) -> None:
+    _throttle(services, ("reset-my-password", user_id), client_ip)
     row = await users.get(conn, user_id)
     if not await services.passwords.verify(row["password_hash"], current):
         raise BadRequest.field("currentPassword", "Current password is incorrect")
     await users.set_password(conn, user_id, await services.passwords.hash(new))
     await queries.auth.revoke_user_refresh_tokens(conn, user_id=user_id)
+
+
+async def me(conn: Connection, principal: Principal, tenant_id: uuid.UUID | None) -> Me:
+    """The user, its active tenants with its roles in each, and ``roles``: those of ``tenant_id`` when
+    given, else the union (the principal of a route that acts in no tenant holds exactly that)."""
+    row = await users.get(conn, principal.user_id)
+    tenants = [t for t in await users.user_tenants(conn, principal.user_id) if t["is_active"]]
+    roles = principal.roles
+    if tenant_id is not None:
+        # Not a member there (or the tenant is off): no roles there, and still an answer, so a panel
+        # that sends the header on every call can learn the user's tenants after a removal.
+        held = next((t["roles"] for t in tenants if t["id"] == tenant_id), None)
+        roles = tenant_roles(held, principal.is_super_admin)
+    return from_row(
+        Me,
+        row,
+        tenant_ids=[t["id"] for t in tenants],
+        roles=list(roles),
+        memberships=[
+            Membership(tenant_id=t["id"], roles=list(tenant_roles(t["roles"], False))) for t in tenants
+        ],
+    )

@@ -9,7 +9,7 @@ from app.auth.guards import access
 from app.auth.principal import Principal
 from app.db import Connection
 from app.state import Services
-from app.tenants import repo, service
+from app.tenants import service
 from app.tenants.schemas import Tenant, TenantCreated, TenantSetup, TenantSummary, TenantUpdate
 
 __all__ = ("TenantController",)
@@ -27,7 +27,8 @@ class TenantController(Controller):
             "CREATE_TENANT",
             auth="user",
             db_role="identity",
-            doc="An existing admin email is linked (its password unchanged) and given ADMIN. "
+            doc="An existing admin email is linked (its password unchanged) as ADMIN of the new tenant "
+            "only: what it holds in other tenants does not change. Seeds the result types of the docs. "
             "Isolation is row-level security on shared tables. Duplicate slug -> 409.",
         ),
     )
@@ -42,7 +43,7 @@ class TenantController(Controller):
             "VIEW_TENANTS",
             auth="user",
             db_role="identity",
-            doc="SUPER_ADMIN sees every tenant; ADMIN sees the tenants it belongs to.",
+            doc="SUPER_ADMIN sees every tenant; anyone else the tenants where it is ADMIN.",
         ),
     )
     async def list_tenants(self, db: Connection, principal: Principal) -> list[Tenant]:
@@ -73,11 +74,15 @@ class TenantController(Controller):
         **access("UPDATE_TENANT", auth="user", db_role="identity"),
     )
     async def update_tenant(
-        self, db: Connection, principal: Principal, tenant_id: uuid.UUID, data: TenantUpdate
+        self,
+        db: Connection,
+        services: Services,
+        principal: Principal,
+        tenant_id: uuid.UUID,
+        data: TenantUpdate,
     ) -> Tenant:
-        await service.get_visible(db, principal, tenant_id)
         changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not None}
-        return await repo.update(db, tenant_id, **changes)
+        return await service.update(db, services, principal, tenant_id, **changes)
 
     @delete(
         "/{tenant_id:uuid}",
@@ -87,9 +92,13 @@ class TenantController(Controller):
             "DELETE_TENANT",
             auth="user",
             db_role="identity",
-            doc="Its members and API keys stop working at once; PATCH isActive=true restores it.",
+            doc="Its members' requests are refused from the next one on (membership and tenant are read "
+            "on every request). Its API keys are refused at once on the process that served this call, "
+            "and within `API_KEY_CACHE_TTL_S` (default 30 s) on every other process, which keep a "
+            "verified key that long. PATCH isActive=true restores it.",
         ),
     )
-    async def delete_tenant(self, db: Connection, principal: Principal, tenant_id: uuid.UUID) -> None:
-        await service.get_visible(db, principal, tenant_id)
-        await repo.update(db, tenant_id, is_active=False)
+    async def delete_tenant(
+        self, db: Connection, services: Services, principal: Principal, tenant_id: uuid.UUID
+    ) -> None:
+        await service.update(db, services, principal, tenant_id, is_active=False)

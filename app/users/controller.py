@@ -40,7 +40,12 @@ class UserController(Controller):
             "CREATE_USER",
             auth="tenant_jwt",
             db_role="identity",
-            doc="Roles default to VIEWER and must be strictly below the caller's highest role.",
+            doc="Roles default to VIEWER and must be strictly below the caller's highest role; they are "
+            "held in the active tenant only. An email or username already used by any account -> 409 "
+            "with one neutral message (it does not say which, or where): the existing account is not "
+            "linked, because an account created by someone else would then keep that someone's password. "
+            "A SUPER_ADMIN caller links an existing account (password and names unchanged). "
+            "`username` must not contain '@'.",
         ),
     )
     async def create_user(
@@ -56,19 +61,29 @@ class UserController(Controller):
             "UPDATE_USER",
             auth="tenant_jwt",
             db_role="identity",
-            doc="The target must be a member of the active tenant and strictly below the caller.",
+            doc="Sets the user's roles in the active tenant only (roles are held per membership; the "
+            "user's roles in other tenants do not change). The target must be a member of the active "
+            "tenant and strictly below the caller, and the new roles strictly below the caller's.",
         ),
     )
     async def update_user_roles(
-        self, db: Connection, principal: Principal, user_id: uuid.UUID, data: RolesUpdate
+        self, db: Connection, services: Services, principal: Principal, user_id: uuid.UUID, data: RolesUpdate
     ) -> UserRoles:
-        return await service.update_roles(db, principal, user_id, data.roles)
+        return await service.update_roles(db, services, principal, user_id, data.roles)
 
     @delete(
         "/{user_id:uuid}/tenant",
         operation_id="RemoveUserFromTenant",
         summary="Remove a user from the active tenant (addition)",
-        **access("UPDATE_USER", auth="tenant_jwt", db_role="identity"),
+        **access(
+            "UPDATE_USER",
+            auth="tenant_jwt",
+            db_role="identity",
+            doc="Ends the membership (the account and its other tenants are untouched) and revokes every "
+            "API key the user created in this tenant, for good. The target must be strictly below you.",
+        ),
     )
-    async def remove_user_from_tenant(self, db: Connection, principal: Principal, user_id: uuid.UUID) -> None:
-        await service.remove_from_tenant(db, principal, user_id)
+    async def remove_user_from_tenant(
+        self, db: Connection, services: Services, principal: Principal, user_id: uuid.UUID
+    ) -> None:
+        await service.remove_from_tenant(db, services, principal, user_id)

@@ -47,9 +47,10 @@ async def create(
     password_hash: str,
     first_name: str,
     last_name: str,
-    roles: list[str],
     username: str | None = None,
+    is_super_admin: bool = False,
 ) -> Any:
+    """A platform user; what it may do in a tenant comes with its membership (``add_membership``)."""
     return await queries.users.insert_user(
         conn,
         email=email,
@@ -57,7 +58,7 @@ async def create(
         password_hash=password_hash,
         first_name=first_name,
         last_name=last_name,
-        roles=roles,
+        is_super_admin=is_super_admin,
     )
 
 
@@ -66,15 +67,20 @@ async def set_password(conn: Connection, user_id: uuid.UUID, password_hash: str)
         raise NotFound.of("User")
 
 
-async def set_roles(conn: Connection, user_id: uuid.UUID, roles: list[str]) -> Any:
-    row = await queries.users.set_roles(conn, id=user_id, roles=roles)
+async def set_roles(conn: Connection, tenant_id: uuid.UUID, user_id: uuid.UUID, roles: list[str]) -> Any:
+    """The member's roles in this tenant (and nowhere else)."""
+    row = await queries.users.set_roles(conn, tenant_id=tenant_id, user_id=user_id, roles=roles)
     if row is None:
         raise NotFound.of("User")
     return row
 
 
-async def add_membership(conn: Connection, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
-    await queries.users.add_membership(conn, tenant_id=tenant_id, user_id=user_id)
+async def add_membership(
+    conn: Connection, tenant_id: uuid.UUID, user_id: uuid.UUID, roles: list[str]
+) -> bool:
+    """Make the user a member with ``roles``; False (nothing changed) when it already is one."""
+    added = await queries.users.add_membership(conn, tenant_id=tenant_id, user_id=user_id, roles=roles)
+    return added is not None
 
 
 async def remove_membership(conn: Connection, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
@@ -102,4 +108,5 @@ async def list_members(conn: Connection, tenant_id: uuid.UUID, page: Pagination)
 
 
 async def user_tenants(conn: Connection, user_id: uuid.UUID) -> list[Any]:
+    """Every tenant the user belongs to (active or not), with its ``roles`` there."""
     return [r async for r in queries.auth.user_tenants(conn, user_id=user_id)]

@@ -7,7 +7,7 @@ import msgspec
 
 from app.structs import CamelInput, Email, Name, OptionalName, Output, Password
 
-__all__ = ("Me", "RolesUpdate", "TenantUser", "UserCreate", "UserRoles")
+__all__ = ("Me", "Membership", "RolesUpdate", "TenantUser", "UserCreate", "UserRoles")
 
 RoleList = Annotated[
     list[Annotated[str, msgspec.Meta(max_length=32)]], msgspec.Meta(min_length=1, max_length=4)
@@ -42,10 +42,19 @@ class UserRoles(Output):
     roles: list[str]
 
 
+class Membership(Output):
+    tenant_id: uuid.UUID
+    roles: list[str]
+
+
 class Me(Output):
     id: uuid.UUID
     email: str
     first_name: str
     last_name: str
     tenant_ids: list[uuid.UUID]
+    # The x-tenant-id tenant's roles when the header is sent, else the union over the active tenants;
+    # SUPER_ADMIN leads for a platform admin.
     roles: list[str]
+    # Addition: the roles held in each active tenant.
+    memberships: list[Membership]

@@ -25,3 +25,17 @@ select id, tenant_id, user_id, name, key_prefix, permissions, expires_at, last_u
 update app.api_keys set revoked_at = now()
  where tenant_id = :tenant_id and id = :id and revoked_at is null
 returning id;
+
+-- name: list_tenant_api_keys(tenant_id)
+-- Every key of the tenant, whoever created it, newest first, revoked ones included (ADMIN's view).
+select id, tenant_id, user_id, name, key_prefix, permissions, expires_at, last_used_at, revoked_at,
+       created_at
+  from app.api_keys
+ where tenant_id = :tenant_id
+ order by created_at desc, id desc;
+
+-- name: revoke_user_api_keys(tenant_id, user_id)
+-- Revoke every active key a user created in the tenant (the user left it); returns their ids.
+update app.api_keys set revoked_at = now()
+ where tenant_id = :tenant_id and user_id = :user_id and revoked_at is null
+returning id;

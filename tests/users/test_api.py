@@ -144,6 +144,6 @@ async def test_reset_my_password(client: Client, world: World) -> None:
 
 async def test_me(client: Client, world: World) -> None:
     me = (await client.get("/api/auth/me", headers=world.root.headers())).json()
-    assert set(me) == {"id", "email", "firstName", "lastName", "tenantIds", "roles"}
-    assert me["roles"] == ["SUPER_ADMIN"]
+    assert set(me) == {"id", "email", "firstName", "lastName", "tenantIds", "roles", "memberships"}
+    assert me["roles"] == ["SUPER_ADMIN"] and me["memberships"] == []
     assert me["id"] == str(world.root.user_id)
