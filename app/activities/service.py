@@ -290,10 +290,10 @@ async def create(
     keys = _requested_keys(data)
     route_id, operator_id = _assignment(data)
     row = await _context_row(conn, tenant_id, data.commerce_id, data.channel, keys, route_id, operator_id)
+    if row["id"] is None:  # unknown, or another tenant's: the create page's error table says 404
+        raise NotFound.of("Commerce")
     if route_id is not None:
         _check_assignment(row)
-    if row["id"] is None:
-        raise BadRequest.field("commerce_id", "commerce not found")
     ctx = Context.from_row(row)
     if unknown := [k for k in keys if k not in ctx.policies]:
         raise BadRequest.field("attribute_keys", f"unknown attribute key {unknown[0]}")

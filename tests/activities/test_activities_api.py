@@ -21,6 +21,7 @@ from activities.helpers import (
     create_activity,
     create_task,
     events,
+    first_config,
     ok,
     person,
     result_body,
@@ -72,10 +73,11 @@ def moves(evts: list[dict[str, Any]]) -> list[tuple[str, str | None, str]]:
 
 
 async def patch_seeded_config(client: Client, actor: Actor, **fields: Any) -> dict[str, Any]:
-    """Change the tenant's seeded (only, active) target-resolution config."""
+    """The tenant's only active config: the built-in default, made explicit and then changed."""
     configs = await ok(client, actor, "GET", CONFIG_URL)
-    assert len(configs) == 1, configs
-    return await ok(client, actor, "PATCH", f"{CONFIG_URL}/{configs[0]['id']}", json=fields)
+    assert configs == [], configs
+    config = await first_config(client, actor)
+    return await ok(client, actor, "PATCH", f"{CONFIG_URL}/{config['id']}", json=fields)
 
 
 async def set_policy(
@@ -316,12 +318,17 @@ async def test_longest_printable_key_is_accepted(client: Client, world: World) -
     assert created["idempotencyKey"] == key
 
 
-async def test_unknown_or_foreign_commerce_is_400(client: Client, world: World) -> None:
+async def test_unknown_or_foreign_commerce_is_404_commerce_not_found(client: Client, world: World) -> None:
+    """The create page's error table: 404 "Commerce not found" (also on the task route)."""
     actor = world.admin_a
     other_store = await commerce(client, world.admin_b)
     for commerce_id in (str(uuid.uuid4()), other_store["id"]):
         response = await call(client, actor, "POST", URL, json=activity_body(commerce_id))
-        assert "commerce_id" in assert_error(response, 400)["message"]
+        assert assert_error(response, 404)["message"] == "Commerce not found"
+        body = {k: v for k, v in activity_body(commerce_id, channel="SALESMAN").items() if k != "type"}
+        body["assigned_route_id"] = body["assigned_operator_id"] = str(uuid.uuid4())
+        response = await call(client, actor, "POST", f"{URL}/tasks", json=body)
+        assert assert_error(response, 404)["message"] == "Commerce not found"
     assert (await listed(client, actor))["meta"]["total"] == 0
 
 
@@ -532,7 +539,7 @@ async def test_fallbacks_rep_then_owner(client: Client, world: World) -> None:
     activity = await create_activity(client, actor, no_rep["id"], target_criteria=attention)
     target = await target_of(client, actor, activity["id"])
     assert (target["commerceUserId"], target["lockReason"]) == (person(no_rep, "p1"), "FALLBACK_OWNER")
-    # The seeded config (ROLE_MATCH COMMERCE_REP) on a commerce without a rep also falls to the owner.
+    # The built-in default (ROLE_MATCH COMMERCE_REP, no config) on a store without a rep falls to the owner.
     activity = await create_activity(client, actor, no_rep["id"])
     assert (await target_of(client, actor, activity["id"]))["lockReason"] == "FALLBACK_OWNER"
     assert activity["status"] == "READY"
@@ -1077,7 +1084,7 @@ async def test_api_key_creates_into_its_own_tenant(client: Client, world: World)
     assert [a["id"] for a in listed_by_key.json()["data"]] == [created["id"]]
     other_store = await commerce(client, world.admin_b)
     foreign = await client.post(URL, headers={"x-api-key": key}, json=activity_body(other_store["id"]))
-    assert_error(foreign, 400)
+    assert_error(foreign, 404)
     cross = {"x-api-key": key, "x-tenant-id": str(world.tenant_b)}
     assert_error(await client.post(URL, headers=cross, json=activity_body(store["id"])), 403)
 
