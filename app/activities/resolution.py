@@ -1,9 +1,10 @@
 """Target and attribute resolution (CONTRACT.md §5), as pure functions over what
 ``queries.activities.resolution_context`` read in one round trip.
 
-Target: the request's ``target_criteria`` or the tenant's active config with the lowest priority; criteria
-by ascending priority (ROLE_MATCH, LAST_CONTACTED_SAME_CHANNEL, LAST_CONTACTED_ALL_CHANNELS), then the
-fallbacks (a COMMERCE_REP, then an OWNER). A match is LOCKED with its lockReason; no match is FAILED.
+Target: the request's ``target_criteria`` or the tenant's active config with the lowest priority (none:
+``DEFAULT_CONFIG``, the built-in default of CONTRACT.md §3); criteria by ascending priority (ROLE_MATCH,
+LAST_CONTACTED_SAME_CHANNEL, LAST_CONTACTED_ALL_CHANNELS), then the fallbacks (a COMMERCE_REP, then an
+OWNER). A match is LOCKED with its lockReason; no match is FAILED.
 
 Attributes: the tenant's policy per key (no policy: UPFRONT by INTERNAL_SERVICE). A value that cannot be
 resolved takes the caller's ``fallback`` (FALLBACK) or fails (FAILED).
@@ -18,6 +19,7 @@ from typing import Any
 import msgspec
 
 __all__ = (
+    "DEFAULT_CONFIG",
     "Context",
     "Policy",
     "TargetOutcome",
@@ -27,6 +29,15 @@ __all__ = (
     "resolve_attribute",
     "resolve_target",
 )
+
+# A tenant with no active target-resolution config resolves with this (CONTRACT.md §3). Nothing is seeded:
+# a seeded config would hold priority 0, the documented default, and the tenant's first config would 409.
+DEFAULT_CONFIG: dict[str, Any] = {
+    "resolution_strategy": "ON_CREATION",
+    "fallback_to_commerce_rep": True,
+    "fallback_to_owner": True,
+    "criteria": [{"type": "ROLE_MATCH", "config": {"role": "COMMERCE_REP"}, "priority": 0}],
+}
 
 CALLER = "CALLER_PROVIDED"
 CLIENT_HOOK_NOT_CALLED = (
@@ -71,7 +82,7 @@ class Context:
     people: list[dict[str, Any]]
     last_same_channel: uuid.UUID | None
     last_any_channel: uuid.UUID | None
-    config: dict[str, Any] | None
+    config: dict[str, Any]  # the tenant's active config, or DEFAULT_CONFIG
     policies: dict[str, Policy] = field(default_factory=dict)
     # CLIENT_HOOK answers fetched before resolution (app/activities/hooks.py): key -> (ok, value or why)
     hooks: dict[str, tuple[bool, Any]] = field(default_factory=dict)
@@ -102,13 +113,13 @@ class Context:
             ],
             last_same_channel=row["last_same_channel"],
             last_any_channel=row["last_any_channel"],
-            config=msgspec.json.decode(row["config"]) if row["config"] else None,
+            config=msgspec.json.decode(row["config"]) if row["config"] else DEFAULT_CONFIG,
             policies=policies,
         )
 
     @property
     def strategy(self) -> str:
-        return self.config["resolution_strategy"] if self.config else "ON_CREATION"
+        return str(self.config["resolution_strategy"])
 
 
 @dataclass(frozen=True)
@@ -131,7 +142,7 @@ def _with_role(people: list[dict[str, Any]], role: Any) -> uuid.UUID | None:
 
 def resolve_target(ctx: Context, criteria: list[dict[str, Any]] | None) -> TargetOutcome:
     """The target of an activity: ``criteria`` (the request's override) or the config's; then fallbacks."""
-    config = ctx.config or {}
+    config = ctx.config
     chosen = criteria if criteria is not None else config.get("criteria", [])
     active = {p["id"] for p in ctx.people}
     for criterion in sorted(chosen, key=lambda c: c.get("priority", 0)):

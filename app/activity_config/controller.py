@@ -89,7 +89,9 @@ class ActivityConfigController(Controller):
         summary="The tenant's target-resolution configs",
         **access(
             "VIEW_ACTIVITIES",
-            doc="Active configs first, by priority (lower first); the first active one is used.",
+            doc="Active configs first, by priority (lower first); the first active one is used. A new "
+            "tenant has none: with no active config, activities resolve with the built-in default "
+            "(`ON_CREATION`, `ROLE_MATCH` `COMMERCE_REP` at priority 0, both fallbacks on).",
         ),
     )
     async def target_configs(self, db: Connection, tenant: uuid.UUID) -> list[TargetConfig]:

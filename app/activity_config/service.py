@@ -48,21 +48,11 @@ DEFAULT_RESULT_TYPES = (
 
 
 async def seed_defaults(conn: Connection, tenant_id: uuid.UUID) -> None:
-    """The docs' example result types and one ON_CREATION target-resolution config (ROLE_MATCH
-    COMMERCE_REP, both fallbacks on)."""
+    """The docs' example result types. No target-resolution config: a tenant without an active one
+    resolves with ``app.activities.resolution.DEFAULT_CONFIG``, and its first config may take any
+    priority (a seeded one held the documented default 0, so that first create answered 409)."""
     await queries.activity_config.seed_result_types(
         conn, tenant_id=tenant_id, rows=json_param(list(DEFAULT_RESULT_TYPES))
-    )
-    await create_target_config(conn, tenant_id, _default_target_config())
-
-
-def _default_target_config() -> TargetConfigCreate:
-    return msgspec.convert(
-        {
-            "resolution_strategy": "ON_CREATION",
-            "criteria": [{"type": "ROLE_MATCH", "config": {"role": "COMMERCE_REP"}, "priority": 0}],
-        },
-        type=TargetConfigCreate,
     )
 
 

@@ -22,6 +22,24 @@ async def ok(client: Client, actor: Actor, method: str, url: str, status: int = 
     return response.json() if response.content else None
 
 
+TARGET_CONFIGS = "/api/activity-config/target-resolution"
+# The built-in default a tenant with no config resolves with (app.activities.resolution.DEFAULT_CONFIG),
+# written as a config body: tests that change "the tenant's config" create it first.
+DEFAULT_CONFIG_BODY = {
+    "resolution_strategy": "ON_CREATION",
+    "priority": 0,
+    "criteria": [{"type": "ROLE_MATCH", "config": {"role": "COMMERCE_REP"}, "priority": 0}],
+}
+
+
+async def first_config(client: Client, actor: Actor, **fields: Any) -> dict[str, Any]:
+    """The tenant's first target-resolution config: the built-in default made explicit (``fields`` change
+    it). A new tenant has none, and its first config may take priority 0."""
+    body = {**DEFAULT_CONFIG_BODY, **fields}
+    created: dict[str, Any] = await ok(client, actor, "POST", TARGET_CONFIGS, 201, json=body)
+    return created
+
+
 async def commerce(
     client: Client,
     actor: Actor,

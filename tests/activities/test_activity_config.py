@@ -11,7 +11,7 @@ import pytest
 from conftest import Actor, World, add_user, assert_error, setup_tenant
 from httpx import Response
 
-from activities.helpers import Client, ok
+from activities.helpers import Client, first_config, ok
 
 BASE = "/api/activity-config"
 KEYS = f"{BASE}/attribute-keys"
@@ -73,7 +73,7 @@ def without_ids(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-SEEDED_CONFIG = {
+DEFAULT_AS_CONFIG = {
     "resolutionStrategy": "ON_CREATION",
     "fallbackToCommerceRep": True,
     "fallbackToOwner": True,
@@ -244,18 +244,26 @@ async def test_policies_are_per_tenant(client: Client, world: World) -> None:
 # ---------------------------------------------------------------------------------------------------
 # Target-resolution configs
 # ---------------------------------------------------------------------------------------------------
-async def test_seeded_target_resolution_config(client: Client, world: World) -> None:
-    configs = await ok(client, world.admin_a, "GET", TARGETS)
-    assert len(configs) == 1
-    assert set(configs[0]) == CONFIG_KEYS
-    assert set(configs[0]["criteria"][0]) == {"id", "criteriaType", "criteriaConfig", "priority"}
-    assert without_ids(configs[0]) == SEEDED_CONFIG
-    configs_b = await ok(client, world.admin_b, "GET", TARGETS)
-    assert without_ids(configs_b[0]) == SEEDED_CONFIG and configs_b[0]["id"] != configs[0]["id"]
+async def test_a_new_tenants_first_config_takes_the_documented_default_priority(
+    client: Client, world: World
+) -> None:
+    """Nothing is seeded (a seeded config held priority 0, so this first create answered 409)."""
+    assert await ok(client, world.admin_a, "GET", TARGETS) == []
+    body = {
+        "resolution_strategy": "ON_CREATION",
+        "criteria": [{"type": "ROLE_MATCH", "config": {"role": "COMMERCE_REP"}}],
+    }
+    created = await ok(client, world.admin_a, "POST", TARGETS, 201, json=body)
+    assert set(created) == CONFIG_KEYS and created["priority"] == 0
+    assert set(created["criteria"][0]) == {"id", "criteriaType", "criteriaConfig", "priority"}
+    assert without_ids(created) == DEFAULT_AS_CONFIG  # the built-in default, made explicit
+    assert await ok(client, world.admin_a, "GET", TARGETS) == [created]
+    assert await ok(client, world.admin_b, "GET", TARGETS) == []
 
 
 async def test_create_target_config(client: Client, world: World) -> None:
     actor = world.admin_a
+    await first_config(client, actor)
     assert_error(await call(client, actor, "POST", TARGETS, {"resolution_strategy": "MANUAL"}), 409)
     taken = {"resolution_strategy": "ON_DISPATCH", "priority": 0, "criteria": []}
     assert_error(await call(client, actor, "POST", TARGETS, taken), 409)
@@ -319,11 +327,12 @@ async def test_create_target_config_bad_bodies_are_400(client: Client, world: Wo
     body = {"resolution_strategy": "MANUAL", "priority": 7, **BAD_CONFIGS[case]}
     body = {k: v for k, v in body.items() if v is not None}
     assert_error(await call(client, actor, "POST", TARGETS, body), 400)
-    assert [without_ids(c) for c in await ok(client, actor, "GET", TARGETS)] == [SEEDED_CONFIG]
+    assert await ok(client, actor, "GET", TARGETS) == []
 
 
 async def test_patch_target_config(client: Client, world: World) -> None:
     actor = world.admin_a
+    await first_config(client, actor)
     body = {
         "resolution_strategy": "ON_CREATION",
         "priority": 3,
@@ -363,7 +372,7 @@ async def test_patch_target_config(client: Client, world: World) -> None:
 
 async def test_delete_target_config_deactivates_and_frees_its_priority(client: Client, world: World) -> None:
     actor = world.admin_a
-    seeded = (await ok(client, actor, "GET", TARGETS))[0]
+    seeded = await first_config(client, actor)
     assert await ok(client, actor, "DELETE", f"{TARGETS}/{seeded['id']}", 204) is None
     listed = await ok(client, actor, "GET", TARGETS)
     assert len(listed) == 1 and listed[0]["id"] == seeded["id"] and listed[0]["isActive"] is False
@@ -382,7 +391,7 @@ async def test_delete_target_config_deactivates_and_frees_its_priority(client: C
 
 
 async def test_target_configs_are_per_tenant(client: Client, world: World) -> None:
-    config_a = (await ok(client, world.admin_a, "GET", TARGETS))[0]
+    config_a = await first_config(client, world.admin_a)
     url = f"{TARGETS}/{config_a['id']}"
     assert_error(await call(client, world.admin_b, "PATCH", url, {"priority": 4}), 404)
     assert_error(await call(client, world.admin_b, "DELETE", url), 404)
@@ -505,7 +514,7 @@ async def test_result_types_are_per_tenant(client: Client, world: World) -> None
 # ---------------------------------------------------------------------------------------------------
 # Seeds of a new tenant
 # ---------------------------------------------------------------------------------------------------
-async def test_tenant_setup_seeds_result_types_and_target_config(client: Client, world: World) -> None:
+async def test_tenant_setup_seeds_result_types_and_no_target_config(client: Client, world: World) -> None:
     tenant_c = await setup_tenant(client, world.root, "tenant-c", "admin@c.test")
     headers = world.root.headers(tenant_c)
     types = by_code((await client.get(TYPES, headers=headers)).json())
@@ -513,8 +522,7 @@ async def test_tenant_setup_seeds_result_types_and_target_config(client: Client,
         (code, future, True) for code, future in SEEDED_TYPES
     ]
     assert {t["code"]: t["label"] for t in types}["RESCHEDULE"]
-    configs = (await client.get(TARGETS, headers=headers)).json()
-    assert [without_ids(c) for c in configs] == [SEEDED_CONFIG]
+    assert (await client.get(TARGETS, headers=headers)).json() == []
     assert (await client.get(POLICIES, headers=headers)).json() == []
 
 
@@ -524,7 +532,7 @@ async def test_tenant_setup_seeds_result_types_and_target_config(client: Client,
 async def writes(client: Client, actor: Actor) -> list[tuple[str, str, Any]]:
     """Every write route, aimed at real rows of the actor's tenant."""
     ids = await key_ids(client, actor)
-    config_id = (await ok(client, actor, "GET", TARGETS))[0]["id"]
+    config_id = (await first_config(client, actor))["id"]
     type_id = (await types_by_code(client, actor))["NO_CONTACT"]["id"]
     policy = await ok(client, actor, "POST", POLICIES, 200, json=camel_policy(ids["promotions"]))
     return [

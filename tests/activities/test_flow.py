@@ -14,6 +14,7 @@ from activities.helpers import (
     create_activity,
     create_task,
     events,
+    first_config,
     ok,
     person,
     result_body,
@@ -106,9 +107,7 @@ async def test_on_dispatch_resolution_is_left_for_the_dispatcher(
     client: Client, world: World, app_pool: Any
 ) -> None:
     actor = world.admin_a
-    (config,) = await ok(client, actor, "GET", "/api/activity-config/target-resolution")
-    patch = {"resolution_strategy": "ON_DISPATCH"}
-    await ok(client, actor, "PATCH", f"/api/activity-config/target-resolution/{config['id']}", json=patch)
+    await first_config(client, actor, resolution_strategy="ON_DISPATCH")
     keys = {k["key"]: k["id"] for k in await ok(client, actor, "GET", "/api/activity-config/attribute-keys")}
     policy = {
         "attribute_key_id": keys["promotions"],
