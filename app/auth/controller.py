@@ -117,8 +117,8 @@ class AuthController(Controller):
             auth="user",
             db_role="identity",
             doc="Roles are held per tenant. `roles`: those of the `x-tenant-id` tenant when the header is "
-            "sent (none when you are not a member of an active tenant of that id), else the union over your active tenants; "
-            "`SUPER_ADMIN` leads for a platform admin. `memberships` (addition): "
+            "sent (none when you are not a member of an active tenant of that id), else the union over "
+            "your active tenants; `SUPER_ADMIN` leads for a platform admin. `memberships` (addition): "
             "`[{tenantId, roles}]` for each active tenant.",
         ),
     )
