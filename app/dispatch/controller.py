@@ -25,10 +25,10 @@ __all__ = ("DispatchConfigController", "DispatchProviderController")
 
 _RULES = (
     "The provider must be active and define the channel (400); the credential and settings keys its "
-    "channel definition marks required must be present, and credentials may carry only the keys of its "
-    "credential schema (400). `baseUrl` is required for a REST provider (MOCK ignores it): https, no user "
-    "info, and it must not point at a private, loopback, link-local or otherwise non-public address (a "
-    "literal IP in any notation, or what the name resolves to when DNS answers; every call checks the "
+    "channel definition marks required must be present (400); keys beyond its credential schema are kept,"
+    " encrypted like the rest. `baseUrl` is required for a REST provider (MOCK ignores it): https, no "
+    "user info, and it must not point at a private, loopback, link-local or otherwise non-public address "
+    "(a literal IP in any notation, or what the name resolves to when DNS answers; every call checks the "
     "connected address again). One active config per channel (409). Credentials are encrypted with "
     "AES-256-GCM and never returned; `hasCredentials` (addition) says whether some are stored."
 )
@@ -142,7 +142,9 @@ class DispatchConfigController(Controller):
         **access(
             "MANAGE_ACTIVITY_CONFIG",
             doc="Any field of the create body, plus `isActive`/`is_active`; credentials sent replace the "
-            "stored ones. " + _RULES,
+            "stored ones. A PATCH that changes `baseUrl`, the provider or the channel must carry the "
+            "credentials again (400 otherwise): a stored secret is only sent where it was entered for. "
+            + _RULES,
         ),
     )
     async def update_config(
