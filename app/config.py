@@ -47,7 +47,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     api_key_cache_ttl_s: Annotated[float, msgspec.Meta(ge=0, le=30)] = 30.0
     api_key_rate_per_s: PositiveFloat = 50.0
     api_key_burst: Positive = 100
+    # Failed logins (and wrong current passwords) allowed per minute per (identifier, client IP); 5x per IP.
     login_attempts_per_minute: Positive = 10
+    # Reverse proxies whose X-Forwarded-For is believed (CIDR list); none: the header is ignored.
+    trusted_proxies: list[str] = msgspec.field(default_factory=list)
     password_hash_profile: Literal["default", "cheapest"] = "default"
     password_hash_concurrency: Positive = 2
     request_max_body_bytes: Positive = 1024 * 1024
@@ -100,6 +103,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             from app.dispatch.addresses import parse_networks
 
             parse_networks(self.dispatch_test_allowlist)
+        if self.trusted_proxies:
+            from app.dispatch.addresses import parse_networks
+
+            parse_networks(self.trusted_proxies)  # a bad entry stops the start
         if self.pool_min_size > self.pool_max_size:
             raise ValueError("POOL_MIN_SIZE must not exceed POOL_MAX_SIZE")
         return self
@@ -124,6 +131,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
             continue
         if name in (
             "cors_origins",
+            "trusted_proxies",
             "dispatch_test_allowlist",
             "dispatch_backoff_s",
         ) and not value.strip().startswith("["):

@@ -23,6 +23,9 @@ class Services:
         # None only outside production without CREDENTIALS_KEYS: credential writes then answer 503.
         self.key_ring = KeyRing.parse(settings.credentials_keys) if settings.credentials_keys else None
         self.dispatch_allowlist = parse_networks(settings.dispatch_test_allowlist)
+        # Password guesses (login, reset-my-password): failures only, per (identifier, client IP) and per
+        # client IP; a success costs nothing and clears its pair.
         per_minute = settings.login_attempts_per_minute
-        self.login_by_identifier = TokenBucket(per_minute / 60, per_minute)
+        self.login_failures = TokenBucket(per_minute / 60, per_minute)
         self.login_by_ip = TokenBucket(5 * per_minute / 60, 5 * per_minute)
+        self.trusted_proxies = parse_networks(settings.trusted_proxies)

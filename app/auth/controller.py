@@ -18,6 +18,7 @@ from app.auth.schemas import (
     ResetUserPassword,
 )
 from app.db import Connection
+from app.ratelimit import client_address
 from app.state import Services
 from app.structs import Message
 from app.users import service as user_admin
@@ -43,8 +44,9 @@ def _refresh_cookie(services: Services, value: str, max_age: int | None = None) 
     )
 
 
-def _client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+def _client_ip(request: Request, services: Services) -> str:
+    peer = request.client.host if request.client else None
+    return client_address(peer, request.headers.get("x-forwarded-for"), services.trusted_proxies)
 
 
 class AuthController(Controller):
@@ -61,14 +63,16 @@ class AuthController(Controller):
             auth="public",
             db_role="identity",
             doc="Answers the access token (15 min) and sets the HttpOnly `refreshToken` cookie (7 days). "
-            "Throttled per identifier and per client IP (429 with Retry-After).",
+            "Failed attempts are throttled per (identifier, client IP) and per client IP (429 with "
+            "Retry-After); a successful login costs nothing and clears its pair's failures. The client IP "
+            "is the connecting peer, or `X-Forwarded-For` when the peer is one of `TRUSTED_PROXIES`.",
         ),
     )
     async def login(
         self, db: Connection, services: Services, request: Request, data: LoginRequest
     ) -> Response[LoginResponse]:
         body, refresh_token = await service.login(
-            db, services, data.identifier, data.password, _client_ip(request)
+            db, services, data.identifier, data.password, _client_ip(request, services)
         )
         return Response(body, cookies=[_refresh_cookie(services, refresh_token)])
 
@@ -134,8 +138,8 @@ class AuthController(Controller):
             None,
             auth="user",
             db_role="identity",
-            doc="Wrong current password -> 400. Revokes your refresh tokens. Throttled like login, per "
-            "user and per client IP (429 with Retry-After).",
+            doc="Wrong current password -> 400. Revokes your refresh tokens. Wrong passwords are "
+            "throttled like failed logins, per (user, client IP) and per client IP (429 with Retry-After).",
         ),
     )
     async def reset_my_password(
@@ -147,7 +151,12 @@ class AuthController(Controller):
         data: ResetMyPassword,
     ) -> Message:
         await service.reset_my_password(
-            db, services, principal.user_id, data.current_password, data.new_password, _client_ip(request)
+            db,
+            services,
+            principal.user_id,
+            data.current_password,
+            data.new_password,
+            _client_ip(request, services),
         )
         return Message(message="Password reset successfully")
 

@@ -42,26 +42,39 @@ async def _issue_refresh(
     return token
 
 
-def _throttle(services: Services, identifier: Hashable, client_ip: str | None) -> None:
-    """Login and reset-my-password (both guess a password): per identifier and per client IP."""
-    for bucket, key in (
-        (services.login_by_identifier, identifier),
-        (services.login_by_ip, client_ip or "-"),
-    ):
-        wait = bucket.take(key)
-        if wait:
-            raise TooManyRequests("Too many login attempts, retry later", bucket.retry_after(wait))
+class _Guess:
+    """One password guess (login, reset-my-password) against the throttle: a token is taken from the
+    (identifier, client IP) pair and from the IP before the check, so a burst cannot slip past it; a
+    success gives them back and clears the pair's failures. Only failures count, so a client that logs in
+    often is never locked out, and a stranger's failures from elsewhere do not lock out the user."""
+
+    def __init__(self, services: Services, identifier: Hashable, client_ip: str) -> None:
+        self.buckets = ((services.login_failures, (identifier, client_ip)), (services.login_by_ip, client_ip))
+        taken = []
+        for bucket, key in self.buckets:
+            wait = bucket.take(key)
+            if wait:
+                for spent, spent_key in taken:
+                    spent.refund(spent_key)
+                raise TooManyRequests("Too many failed attempts, retry later", bucket.retry_after(wait))
+            taken.append((bucket, key))
+
+    def succeeded(self) -> None:
+        (pairs, pair), (ips, ip) = self.buckets
+        pairs.reset(pair)
+        ips.refund(ip)
 
 
 async def login(
-    conn: Connection, services: Services, identifier: str, password: str, client_ip: str | None
+    conn: Connection, services: Services, identifier: str, password: str, client_ip: str
 ) -> tuple[LoginResponse, str]:
     """Returns the body and a new refresh token. Unknown user and wrong password look the same."""
-    _throttle(services, identifier.strip().lower(), client_ip)
+    guess = _Guess(services, identifier.strip().lower(), client_ip)
     row = await users.get_for_login(conn, identifier.strip())
     stored = row["password_hash"] if row is not None and row["is_active"] else None
     if not await services.passwords.verify(stored, password):
         raise Unauthorized(INVALID_LOGIN)
+    guess.succeeded()
     assert row is not None
     if services.passwords.needs_rehash(row["password_hash"]):
         await users.set_password(conn, row["id"], await services.passwords.hash(password))
@@ -98,12 +111,13 @@ async def logout(conn: Connection, services: Services, token: str | None) -> Non
 
 
 async def reset_my_password(
-    conn: Connection, services: Services, user_id: uuid.UUID, current: str, new: str, client_ip: str | None
+    conn: Connection, services: Services, user_id: uuid.UUID, current: str, new: str, client_ip: str
 ) -> None:
-    _throttle(services, ("reset-my-password", user_id), client_ip)
+    guess = _Guess(services, ("reset-my-password", user_id), client_ip)
     row = await users.get(conn, user_id)
     if not await services.passwords.verify(row["password_hash"], current):
         raise BadRequest.field("currentPassword", "Current password is incorrect")
+    guess.succeeded()
     await users.set_password(conn, user_id, await services.passwords.hash(new))
     await queries.auth.revoke_user_refresh_tokens(conn, user_id=user_id)
 

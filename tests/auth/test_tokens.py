@@ -190,12 +190,14 @@ async def test_login_failures_look_the_same(client: Client, world: World) -> Non
     assert by_case.status_code == 200
 
 
-async def test_login_is_throttled_per_identifier(client: Client, app: Litestar, world: World) -> None:
+async def test_failed_logins_are_throttled_per_identifier_and_ip(
+    client: Client, app: Litestar, world: World
+) -> None:
     services = app.state.services
-    saved = services.login_by_identifier
+    saved = services.login_failures
     from app.ratelimit import TokenBucket
 
-    services.login_by_identifier = TokenBucket(1 / 60, 2)
+    services.login_failures = TokenBucket(1 / 60, 2)
     try:
         body = {"identifier": "admin@a.test", "password": "wrong-password"}
         statuses = [(await client.post("/api/auth/login", json=body)).status_code for _ in range(3)]
@@ -206,4 +208,4 @@ async def test_login_is_throttled_per_identifier(client: Client, app: Litestar, 
         other = await login(client, "admin@b.test")  # another identifier is unaffected
         assert other.token
     finally:
-        services.login_by_identifier = saved
+        services.login_failures = saved

@@ -340,8 +340,8 @@ async def test_a_username_cannot_look_like_an_email(client: Client, world: World
 
 async def test_reset_my_password_is_throttled(client: Client, app: Litestar, world: World) -> None:
     services = app.state.services
-    saved = services.login_by_identifier
-    services.login_by_identifier = TokenBucket(1 / 60, 2)
+    saved = services.login_failures
+    services.login_failures = TokenBucket(1 / 60, 2)
     try:
         headers = {"authorization": f"Bearer {world.admin_a.token}"}
         body = {"currentPassword": "wrong-password", "newPassword": "new-password-1"}
@@ -354,7 +354,7 @@ async def test_reset_my_password_is_throttled(client: Client, app: Litestar, wor
         other = {"authorization": f"Bearer {world.admin_b.token}"}  # another user is unaffected
         assert (await client.post(url, headers=other, json=body)).status_code == 400
     finally:
-        services.login_by_identifier = saved
+        services.login_failures = saved
 
 
 # ---------------------------------------------------------------------------------------------------
