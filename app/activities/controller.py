@@ -119,11 +119,15 @@ class ActivityController(Controller):
         status_code=204,
         **access(
             "DISPATCH_ACTIVITY",
-            doc="One delivery attempt now, to the provider of the active dispatch config of the task's "
-            "channel: a READY TASK only (else 400); no active config for its channel -> 404; a delivery "
-            "already in flight -> 409. Success -> 204 and the task is DISPATCHED (its `providerActivityId` "
+            doc="Asks that a TASK be delivered now, to the provider of the active dispatch config of its "
+            "channel; the answer does not depend on a race with the dispatcher. READY and not in flight: "
+            "one attempt now. A delivery already in flight (the dispatcher's): the call waits for that "
+            "attempt (at most the provider timeout, 15 s) and answers its outcome. Already DISPATCHED: "
+            "204, nothing sent again. Success -> 204 and the task is DISPATCHED (its `providerActivityId` "
             "from the provider's answer). A provider failure -> 502 with `errorCode`; the attempt is "
-            "counted (a DISPATCH_FAILED event), and the third failed attempt makes the task FAILED.",
+            "counted (a DISPATCH_FAILED event), and the third failed attempt makes the task FAILED. Not "
+            "a TASK, or UNRESOLVED / COMPLETED / CANCELED / FAILED -> 400; no active config for its "
+            "channel -> 404.",
         ),
     )
     async def dispatch_task(

@@ -14,7 +14,9 @@ Used by manual dispatch (``POST /api/activities/tasks/:id/dispatch``) and by the
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,7 +30,7 @@ from app.activities import service as activities
 from app.activities.hooks import HookCaller
 from app.db import Connection, queries, tenant_transaction
 from app.dispatch.crypto import CredentialsError, credentials_aad
-from app.dispatch.http import DeliveryError, GuardedClient
+from app.dispatch.http import TIMEOUT, DeliveryError, GuardedClient
 from app.errors import BadGateway, BadRequest, Conflict, NotFound
 from app.state import Services
 
@@ -56,10 +58,12 @@ class Job:
 
 class Outcome(msgspec.Struct, frozen=True):
     """DISPATCHED, RETRY (a failed attempt, more to come), FAILED (the last failed), UNRESOLVED (the
-    ON_DISPATCH resolution failed), or SKIPPED (nothing to do: not READY, no config, in flight)."""
+    ON_DISPATCH resolution failed), SKIPPED (nothing to do: not READY, no config, in flight), or, for
+    manual dispatch only, IN_FLIGHT (another attempt holds the lease; ``attempts`` counted so far)."""
 
     status: str
     error: DeliveryError | None = None
+    attempts: int = 0
 
 
 async def _payload(conn: Connection, tenant_id: uuid.UUID, activity_id: uuid.UUID) -> bytes:
@@ -89,12 +93,14 @@ async def prepare(
     if manual:
         if row["type"] != "TASK":
             raise BadRequest("Only tasks are dispatched by hand (this activity is a MESSAGE)")
+        if row["status"] == machine.DISPATCHED:
+            return Outcome("DISPATCHED")  # delivered already (by the dispatcher, say): nothing sent again
         if row["status"] != machine.READY:
             raise BadRequest(f"Only READY tasks can be dispatched (this one is {row['status']})")
         if row["config_id"] is None:
             raise NotFound(f"No active dispatch config found for the activity's channel ({row['channel']})")
         if row["leased"]:
-            raise Conflict("A delivery of this activity is in flight; retry in a minute")
+            return Outcome("IN_FLIGHT", attempts=row["dispatch_attempt_count"])
     elif row["status"] != machine.READY or row["config_id"] is None or (row["leased"] and not claimed):
         return Outcome("SKIPPED")
     hooks = HookCaller(services.dispatch_allowlist)
@@ -210,12 +216,31 @@ async def deliver(
         return await record(conn, services, tenant_id, job, provider_id, error)
 
 
+# How often manual dispatch looks at an attempt in flight, and how long past the provider timeout it waits
+# for one (the attempt's own call is bounded by the guarded client's timeout).
+IN_FLIGHT_POLL_S = 0.05
+IN_FLIGHT_GRACE_S = 5.0
+
+
 async def dispatch_now(
     pool: asyncpg.Pool, services: Services, tenant_id: uuid.UUID, activity_id: uuid.UUID
 ) -> None:
-    """Manual dispatch: one attempt now; the outcome as the documented answer (success: nothing)."""
+    """Manual dispatch (CONTRACT.md §8, revised), an answer that does not depend on a race with the
+    dispatcher: READY and not in flight -> one attempt now; an attempt already in flight -> wait for it
+    (no connection held while waiting) and answer its outcome; already DISPATCHED -> success, nothing sent
+    again. Success returns nothing; a failed attempt is 502 with its errorCode."""
+    deadline = time.monotonic() + TIMEOUT.total + IN_FLIGHT_GRACE_S
     async with GuardedClient(services.dispatch_allowlist) as client:
-        outcome = await deliver(pool, services, client, tenant_id, activity_id, manual=True)
+        while True:
+            outcome = await deliver(pool, services, client, tenant_id, activity_id, manual=True)
+            if outcome.status != "IN_FLIGHT":
+                break
+            outcome = await _await_in_flight(
+                pool, services, tenant_id, activity_id, outcome.attempts, deadline
+            )
+            if outcome.status != "RELEASED":
+                break
+            # the lease ended with no attempt recorded (a stopped dispatcher let it go): try it here
     if outcome.status == "DISPATCHED":
         return
     if outcome.status in ("RETRY", "FAILED"):
@@ -228,4 +253,37 @@ async def dispatch_now(
         raise BadRequest(
             "The task's targets or attributes could not be resolved for dispatch; it is now UNRESOLVED"
         )
+    if outcome.status == "IN_FLIGHT":
+        raise Conflict("A delivery of this task is still in flight; retry shortly")
     raise Conflict("The task changed while it was being dispatched")
+
+
+async def _await_in_flight(
+    pool: asyncpg.Pool,
+    services: Services,
+    tenant_id: uuid.UUID,
+    activity_id: uuid.UUID,
+    attempts: int,
+    deadline: float,
+) -> Outcome:
+    """Wait until the attempt holding the lease ends (or ``deadline``): DISPATCHED, RETRY / FAILED with
+    the error it recorded, RELEASED (the lease ended without an attempt: the caller tries), another
+    status (the caller's next try answers it), or IN_FLIGHT at the deadline."""
+    timeout = services.settings.pool_acquire_timeout_s
+    while time.monotonic() < deadline:
+        await asyncio.sleep(IN_FLIGHT_POLL_S)
+        async with tenant_transaction(pool, tenant_id, timeout) as conn:
+            state = await queries.dispatch.dispatch_state(conn, tenant_id=tenant_id, id=activity_id)
+        if state is None or state["status"] == machine.DISPATCHED:
+            return Outcome("DISPATCHED" if state is not None else "RELEASED")
+        if state["dispatch_attempt_count"] > attempts:
+            error = DeliveryError(state["error_code"] or "UNKNOWN", _attempt_message(state["error_message"]))
+            return Outcome("FAILED" if state["status"] == machine.FAILED else "RETRY", error)
+        if not state["leased"]:
+            return Outcome("RELEASED")
+    return Outcome("IN_FLIGHT", attempts=attempts)
+
+
+def _attempt_message(recorded: str | None) -> str:
+    """The recorded event says "attempt n of 3: <error>"; the answer says the error."""
+    return (recorded or "the attempt failed").partition(": ")[2] or (recorded or "the attempt failed")

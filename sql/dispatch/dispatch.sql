@@ -183,3 +183,18 @@ select p.id, p.code, p.name, p.protocol_type, p.is_active,
   left join app.dispatch_channel_definitions d on d.dispatch_provider_id = p.id
  where p.id = :id
  group by p.id;
+
+-- name: dispatch_state(tenant_id, id)^
+-- Where a delivery of the activity stands, read without a lock (manual dispatch waiting for an attempt in
+-- flight): its status, attempts so far, whether it is leased, and the last failed attempt's error.
+select a.status, a.dispatch_attempt_count,
+       coalesce(a.dispatch_lease_until > clock_timestamp(), false) as leased,
+       e.error_code, e.error_message
+  from app.activities a
+  left join lateral (
+         select x.error_code, x.error_message
+           from app.activity_status_events x
+          where x.tenant_id = :tenant_id and x.activity_id = a.id and x.event_type = 'DISPATCH_FAILED'
+          order by x.seq desc
+          limit 1) e on true
+ where a.tenant_id = :tenant_id and a.id = :id;
