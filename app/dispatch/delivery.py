@@ -15,6 +15,7 @@ Used by manual dispatch (``POST /api/activities/tasks/:id/dispatch``) and by the
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 import uuid
@@ -35,6 +36,8 @@ from app.errors import BadGateway, BadRequest, Conflict, NotFound
 from app.state import Services
 
 __all__ = ("MAX_ATTEMPTS", "Job", "Outcome", "deliver", "delivery_id", "dispatch_now")
+
+log = logging.getLogger("reten.dispatch")
 
 MAX_ATTEMPTS = 3
 _DELIVERY_NS = uuid.UUID("0b4f3c52-5d4e-4a53-9a0e-3f6f6e7d2a11")
@@ -212,6 +215,9 @@ async def deliver(
         provider_id = await call(client, job)
     except DeliveryError as exc:
         error = exc
+    except Exception as exc:  # any failure of an attempt is recorded, never lost (the lease would linger)
+        log.exception("dispatch_call_crashed", extra={"activity_id": str(activity_id)})
+        error = DeliveryError("INTERNAL", f"the attempt failed unexpectedly ({type(exc).__name__})")
     async with tenant_transaction(pool, tenant_id, timeout) as conn:
         return await record(conn, services, tenant_id, job, provider_id, error)
 

@@ -38,9 +38,11 @@ class Response(msgspec.Struct, frozen=True):
     body: bytes  # at most MAX_BODY bytes
 
     def json(self) -> Any:
+        """The body as JSON, or None when it is not JSON a caller can use: malformed, or nested deeper
+        than msgspec decodes (RecursionError; a provider's ``"[" * 2000`` must not end an attempt)."""
         try:
             return msgspec.json.decode(self.body)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             return None
 
 

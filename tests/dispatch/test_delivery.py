@@ -150,3 +150,21 @@ async def test_the_api_key_is_in_no_response_and_no_log(
     for text in (str(created), failed.text, done.text, listed.text, caplog.text):
         assert secret not in text
     assert [r.headers["x-api-key"] for r in receiver.requests] == [secret, secret]
+
+
+async def test_a_reply_nested_too_deep_is_still_an_answer(client: Any, world: World) -> None:
+    """msgspec raises RecursionError past ~1,000 levels: the 2xx still counts, just without an id (it
+    used to escape the attempt, leaving the task READY and leased, re-sent every lease period)."""
+    actor = world.admin_a
+    async with Receiver(body=b"[" * 2000) as receiver:
+        await _yom(client, actor, receiver.url)
+        task = await _task(client, actor)
+        response = await client.post(_dispatch(task), headers=actor.headers())
+        assert response.status_code == 204, response.text
+    after = await ok(client, actor, "GET", f"/api/activities/{task['id']}")
+    assert (after["status"], after["providerActivityId"], after["dispatchAttemptCount"]) == (
+        "DISPATCHED",
+        None,
+        1,
+    )
+    assert len(receiver.requests) == 1
