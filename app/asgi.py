@@ -12,6 +12,7 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.routes import HTTPRoute
 
 from app.activities.controller import ActivityController
 from app.activity_config.controller import ActivityConfigController
@@ -28,10 +29,12 @@ from app.errors import handle_exception
 from app.health import health, ready
 from app.integration.controller import IntegrationController
 from app.logs import RequestLogMiddleware, configure_logging
+from app.openapi import InputStructSchemaPlugin, strict_parameters
 from app.operators.controller import OperatorController
 from app.results.controller import ResultController
 from app.routes.controller import RouteController
 from app.state import Services
+from app.structs import StrictRequest
 from app.tenants.controller import TenantController
 from app.users.controller import UserController
 
@@ -42,7 +45,10 @@ API_DESCRIPTION = """Reten: multi-tenant field activities.
 Every route under `/api` needs credentials unless marked public: a JWT (`Authorization: Bearer`, from
 `POST /api/auth/login`) with `x-tenant-id` for tenant-scoped routes, or an API key (`x-api-key`), which
 selects its own tenant. Each operation names its permission in its description and in its security
-requirement's scopes. Errors: `{"statusCode", "message", "error"}` (+ `details` for validation).
+requirement's scopes. Errors: `{"statusCode", "message", "error"}` (+ `details` for validation), the
+`ErrorBody` schema, declared on every operation for each status it can answer. Input is strict: request
+bodies refuse unknown fields and values of another JSON type, and query parameters must be what their
+schema says (`1e3` is not an integer, `0` is not a boolean). No string may contain U+0000.
 Tenant isolation is enforced by PostgreSQL row-level security."""
 
 
@@ -99,6 +105,12 @@ def create_app(settings: Settings) -> Litestar:
             AuthMiddleware(),
         ],
         exception_handlers={Exception: handle_exception},
+        # Input as /schema documents it: bodies decoded strictly into the handler's type, query and header
+        # values checked against their documented type (a layer's own before_request would replace this
+        # one: none sets one), input Structs described as closed.
+        request_class=StrictRequest,
+        before_request=strict_parameters,
+        plugins=[InputStructSchemaPlugin()],
         request_max_body_size=settings.request_max_body_bytes,
         cors_config=CORSConfig(
             allow_origins=settings.cors_origins,
@@ -132,7 +144,21 @@ def create_app(settings: Settings) -> Litestar:
     )
     app.state.settings = settings
     app.state.services = services
+    _allow_every_method(app)
     return app
+
+
+def _allow_every_method(app: Litestar) -> None:
+    """``OPTIONS`` answers ``Allow`` with every method of its path. Litestar 2.x builds a controller's routes
+    one handler at a time and keeps the OPTIONS handler made for the first one, so with several handlers
+    on one path (GET and POST /api/activities) ``Allow`` named only the first (litestar#4169, fixed in
+    3.0). Each route's automatic OPTIONS handler gets the function Litestar makes for the whole route."""
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or "OPTIONS" not in route.route_handler_map:
+            continue
+        handler, _ = route.route_handler_map["OPTIONS"]
+        if handler.handler_name == "options_handler":  # made by Litestar, not declared by us
+            handler._fn = route.create_options_handler(route.path).fn
 
 
 def create_app_from_env() -> Litestar:

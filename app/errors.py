@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 import msgspec
@@ -36,17 +36,28 @@ log = logging.getLogger("reten.errors")
 
 
 class ErrorDetail(msgspec.Struct):
+    """One invalid input: where (a body path such as ``items[2].name``, or a parameter) and why."""
+
     field: str
     message: str
 
 
 class ErrorBody(msgspec.Struct, rename="camel", omit_defaults=True):
-    status_code: int
-    message: str
-    error: str
-    details: list[ErrorDetail] | None = None
-    activity_id: str | None = None
-    error_code: str | None = None
+    """The body of every error answer (CONTRACT.md §1). /schema documents it once, as this component, for
+    every status an operation declares (``app.auth.guards.access``)."""
+
+    status_code: Annotated[int, msgspec.Meta(ge=400, le=599, description="The HTTP status, repeated")]
+    message: Annotated[str, msgspec.Meta(description="What went wrong, for people; never SQL or a trace")]
+    error: Annotated[str, msgspec.Meta(description="The HTTP reason phrase, e.g. `Bad Request`")]
+    details: Annotated[
+        list[ErrorDetail] | None, msgspec.Meta(description="Validation errors only: each invalid field")
+    ] = None
+    activity_id: Annotated[
+        str | None, msgspec.Meta(description="409 on an activity create: the activity holding the key")
+    ] = None
+    error_code: Annotated[
+        str | None, msgspec.Meta(description="502 on a dispatch: how the provider call failed")
+    ] = None
 
 
 class AppError(Exception):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Response, get
 from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
 
 from app.db import queries
 
@@ -18,7 +19,19 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/ready", opt=_NO_LOG, tags=["Operations"], operation_id="Ready")
+@get(
+    "/ready",
+    opt=_NO_LOG,
+    tags=["Operations"],
+    operation_id="Ready",
+    responses={
+        503: ResponseSpec(
+            data_container=dict[str, str],
+            description='The database does not answer: `{"status": "unavailable"}`, with Retry-After',
+            generate_examples=False,
+        )
+    },
+)
 async def ready(state: State) -> Response[dict[str, str]]:
     """The database is reachable: 200, else 503 with Retry-After."""
     try:

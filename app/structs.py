@@ -1,18 +1,23 @@
-"""House Structs: input (snake_case or camelCase as the page documents, unknown fields rejected),
-output (camelCase), pagination, and shared constraints."""
+"""House Structs: input (snake_case or camelCase as the page documents, unknown fields rejected, decoded
+strictly), output (camelCase), pagination, and shared constraints."""
 
 from __future__ import annotations
 
 import base64
+import functools
 import math
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
+from litestar import Request
 
 __all__ = (
+    "EMAIL_PATTERN",
+    "WHITESPACE",
     "CamelInput",
     "Email",
     "ExternalId",
@@ -26,9 +31,12 @@ __all__ = (
     "Pagination",
     "Password",
     "SnakeInput",
+    "StrictRequest",
     "SyncResult",
     "Text255",
     "Timestamp",
+    "any_case",
+    "decode_body",
     "decode_cursor",
     "decode_metadata",
     "either_spelling",
@@ -45,6 +53,7 @@ __all__ = (
     "provide_pagination",
     "require_offset",
     "split_name",
+    "whole",
 )
 
 T = TypeVar("T")
@@ -161,22 +170,153 @@ def first_duplicate(values: Iterable[Any]) -> int | None:
     return None
 
 
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=r"\S")]  # not blank
+# Patterns are read by two regex dialects: msgspec checks them with Python's re.search, clients and
+# fuzzers with JSON Schema's ECMA-262. They disagree on what \s is (Python adds \x1c-\x1f and \x85, ECMA
+# adds \ufeff) and on $ (Python's also matches before a final newline). So whitespace is spelt out as both
+# sets together, and a whole-value pattern ends with $(?!\n), which both read as the end of the value.
+WHITESPACE = r"\t-\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+
+
+def whole(pattern: str) -> str:
+    """``pattern`` matching the whole value, alike in both dialects."""
+    return rf"^(?:{pattern})$(?!\n)"
+
+
+EMAIL_PATTERN = whole(rf"[^@{WHITESPACE}]+@[^@{WHITESPACE}]+\.[^@{WHITESPACE}]+")
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=rf"[^{WHITESPACE}]")]  # not blank
 Text255 = Annotated[str, msgspec.Meta(max_length=255)]
 ExternalId = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
 Metadata = Annotated[dict[str, Any], msgspec.Meta(description="Arbitrary JSON object")]
 Search = Annotated[str, msgspec.Meta(max_length=255)]
 OptionalName = Annotated[str, msgspec.Meta(max_length=255)]
 Password = Annotated[str, msgspec.Meta(min_length=8, max_length=1024)]
-Email = Annotated[str, msgspec.Meta(min_length=3, max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=255, pattern=EMAIL_PATTERN)]
+
+
+def any_case(*words: str) -> str:
+    """A whole-value pattern for ``words`` in any letter case, around them what ``str.strip()`` removes
+    (roles and permissions are read ``.strip().upper()``): JSON Schema has no case-insensitive flag, so
+    each letter is a class. Whitespace but U+FEFF, which Python does not strip."""
+    pad = f"[{WHITESPACE.removesuffix(chr(92) + 'ufeff')}]*"
+    spelt = ("".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in w) for w in words)
+    return whole(f"{pad}(?:{'|'.join(spelt)}){pad}")
 
 
 class SnakeInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Request bodies documented in snake_case. Server-owned fields never appear here."""
+    """Request bodies documented in snake_case. Server-owned fields never appear here. Unknown fields are
+    refused, and /schema says so (``additionalProperties: false``, app.openapi)."""
 
 
 class CamelInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename="camel"):
     """Request bodies documented in camelCase (auth, tenant/setup, api-keys, route operators)."""
+
+
+@functools.cache
+def _body_decoder(annotation: Any) -> msgspec.json.Decoder[Any]:
+    # strict: a JSON value is taken only as the type the schema documents ("1" is not an integer, 0 is
+    # not a boolean, a number is not a date-time), as /schema promises.
+    return msgspec.json.Decoder(annotation, strict=True)
+
+
+def decode_body(body: bytes, annotation: Any) -> Any:
+    """A JSON request body as ``annotation`` (the handler's ``data`` type), strictly; 400 on anything
+    else, naming the field. Bytes that are not JSON are a client error too: invalid UTF-8 inside a string
+    (UnicodeDecodeError) and nesting deeper than the decoder goes (RecursionError) included."""
+    from app.errors import BadRequest, ErrorDetail
+    from app.validation import enum_message
+
+    if b"\\u0000" in body and _holds_nul(_json(body)):
+        # PostgreSQL text and jsonb cannot hold U+0000; refused here, whatever field it is in.
+        raise BadRequest("A string contains U+0000, which cannot be stored")
+    try:
+        try:
+            return _body_decoder(annotation).decode(body)
+        except msgspec.ValidationError as exc:
+            if "got `float`" not in str(exc):
+                raise
+            # JSON has one kind of number: 2.0 is the integer 2 (JSON Schema says so, and an encoder may
+            # write it so). Taken where an integer is documented, and nowhere else.
+            value = _whole_floats_as_ints(msgspec.json.decode(body), msgspec.inspect.type_info(annotation))
+            return msgspec.convert(value, annotation, strict=True)
+    except msgspec.ValidationError as exc:
+        message, _, path = str(exc).partition(" - at `$")
+        field = path.rstrip("`").removeprefix(".")
+        if message.startswith("Expected `str` matching regex"):  # the regex itself helps no one
+            message = "does not have the form /schema documents for it"
+        message = enum_message(message, annotation, field)
+        if not field:
+            raise BadRequest(message) from exc
+        raise BadRequest(f"{field}: {message}", details=[ErrorDetail(field=field, message=message)]) from exc
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise BadRequest("Request body is not valid JSON") from exc
+
+
+def _json(body: bytes) -> Any:
+    from app.errors import BadRequest
+
+    try:
+        return msgspec.json.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise BadRequest("Request body is not valid JSON") from exc
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a string anywhere in ``value`` (keys included) holds U+0000; a loop, not recursion, as
+    decoded JSON may nest as deep as the decoder allows."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
+def _whole_floats_as_ints(value: Any, info: Any) -> Any:
+    """``value`` (decoded JSON) with each whole float that stands where ``info`` (msgspec.inspect) has an
+    integer made an int; the rest as it is."""
+    while isinstance(info, msgspec.inspect.Metadata):
+        info = info.type
+    if isinstance(info, msgspec.inspect.UnionType):
+        kinds = {type(t) for t in info.types}
+        if (
+            isinstance(value, float)
+            and msgspec.inspect.IntType in kinds
+            and msgspec.inspect.FloatType not in kinds
+        ):
+            info = next(t for t in info.types if isinstance(t, msgspec.inspect.IntType))
+        else:
+            shapes = (msgspec.inspect.StructType, msgspec.inspect.DictType) if isinstance(value, dict) else ()
+            shapes = (msgspec.inspect.ListType,) if isinstance(value, list) else shapes
+            info = next((t for t in info.types if isinstance(t, shapes)), None)
+    if isinstance(info, msgspec.inspect.IntType) and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(info, msgspec.inspect.StructType) and isinstance(value, dict):
+        fields = {f.encode_name: f.type for f in info.fields}
+        return {k: _whole_floats_as_ints(v, fields[k]) if k in fields else v for k, v in value.items()}
+    if isinstance(info, msgspec.inspect.DictType) and isinstance(value, dict):
+        return {k: _whole_floats_as_ints(v, info.value_type) for k, v in value.items()}
+    if isinstance(info, msgspec.inspect.ListType) and isinstance(value, list):
+        return [_whole_floats_as_ints(v, info.item_type) for v in value]
+    return value
+
+
+class StrictRequest(Request[Any, Any, Any]):
+    """Every request of the app (``create_app`` sets it as the request class). Litestar decodes a JSON body
+    untyped and then converts it to the handler's type with lax coercion ("1" -> 1, 0 -> false); here the
+    body is decoded once, straight into the handler's ``data`` type, by ``decode_body``."""
+
+    async def json(self) -> Any:
+        data = self.route_handler.parsed_fn_signature.parameters.get("data")
+        if data is None:  # no handler reads this body as JSON; still, only valid JSON is an answer
+            return decode_body(await self.body() or b"null", Any)
+        return decode_body(await self.body() or b"null", data.raw)
 
 
 class Output(msgspec.Struct, kw_only=True, rename="camel"):

@@ -99,6 +99,53 @@ async def test_openapi_lists_every_route_with_its_permission(
     assert {"MANAGE_API_KEYS", "CREATE_TENANT", "VIEW_USERS", "RESET_USER_PASSWORD"} <= scoped
 
 
+async def test_openapi_declares_each_error_with_the_one_error_body(client: AsyncTestClient[Litestar]) -> None:
+    """Every error status an operation can answer is declared, with the body the service sends (one
+    shared component), not Litestar's default ``{status_code, detail, extra}``."""
+    spec = (await client.get("/schema/openapi.json")).json()
+    error = spec["components"]["schemas"]["ErrorBody"]
+    assert set(error["required"]) == {"statusCode", "message", "error"}
+    assert "status_code" not in str(spec["paths"]) and "'detail'" not in str(spec["paths"])
+    checked = 0
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            if not path.startswith("/api"):
+                continue
+            label, responses = f"{method.upper()} {path}", op["responses"]
+            errors = {int(code) for code in responses if int(code) >= 400}
+            for code in errors:
+                assert responses[str(code)]["content"]["application/json"]["schema"] == {
+                    "$ref": "#/components/schemas/ErrorBody"
+                }, (label, code)
+            assert 503 in errors, label
+            if op.get("security"):
+                assert {401, 403, 429} <= errors, label
+            if "requestBody" in op:
+                assert {400, 413, 415} <= errors, label
+            if any(p["in"] == "path" for p in op.get("parameters", [])):
+                assert {400, 404} <= errors, label
+            for code in (429, 503):
+                if str(code) in responses:
+                    assert responses[str(code)]["headers"]["Retry-After"]["required"] is True
+            checked += 1
+    assert checked >= 80
+    paths = spec["paths"]
+    assert {401, 429} <= {int(c) for c in paths["/api/auth/login"]["post"]["responses"]}
+    assert {404, 409} <= {int(c) for c in paths["/api/activities"]["post"]["responses"]}
+    assert "401" not in paths["/api/auth/logout"]["post"]["responses"]  # public, and never refuses
+    assert "404" not in paths["/api/commerces"]["get"]["responses"]  # no path parameter
+
+
+async def test_openapi_says_input_objects_refuse_unknown_fields(client: AsyncTestClient[Litestar]) -> None:
+    schemas = (await client.get("/schema/openapi.json")).json()["components"]["schemas"]
+    for name in ("ActivityCreate", "RouteCreate", "LoginRequest", "CommerceCreate", "SyncAddress"):
+        assert schemas[name]["additionalProperties"] is False, name
+    for name in ("Activity", "Route", "ErrorBody", "LoginResponse"):  # outputs stay open
+        assert schemas[name].get("additionalProperties") is not False, name
+    # A rule between fields that the code enforces is stated too.
+    assert "allOf" in schemas["ActivityCreate"]
+
+
 async def test_database_outage_is_503_with_retry_after(settings: Settings) -> None:
     """Point a second app at a server that is not there: every DB-backed route answers 503 fast."""
     app = create_app(settings)

@@ -51,6 +51,7 @@ class ActivityController(Controller):
             "CREATE_ACTIVITY",
             doc=f"{_CREATE} A TASK here may omit its route and operator; when it names them, the rules "
             "of `POST /api/activities/tasks` apply.",
+            statuses=(404, 409),
         ),
     )
     async def create_activity(
@@ -66,6 +67,7 @@ class ActivityController(Controller):
             "CREATE_ACTIVITY",
             doc=f"{_CREATE} `assigned_route_id` and `assigned_operator_id` must exist in the tenant, be "
             "active, and the operator must be assigned to the route (else 400).",
+            statuses=(404, 409),
         ),
     )
     async def create_task(
@@ -128,6 +130,7 @@ class ActivityController(Controller):
             "counted (a DISPATCH_FAILED event), and the third failed attempt makes the task FAILED. Not "
             "a TASK, or UNRESOLVED / COMPLETED / CANCELED / FAILED -> 400; no active config for its "
             "channel -> 404.",
+            statuses=(409, 502),
         ),
     )
     async def dispatch_task(

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
-from app.structs import Output, SnakeInput, Timestamp
+from app.structs import WHITESPACE, Output, SnakeInput, Timestamp, whole
 
 __all__ = (
     "Activity",
@@ -44,11 +44,11 @@ IdempotencyKey = Annotated[
     msgspec.Meta(
         min_length=1,
         max_length=255,
-        pattern=r"^[\x20-\x7e]+$",
+        pattern=whole(r"[\x20-\x7e]+"),
         description="1-255 printable ASCII characters",
     ),
 ]
-Code = Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=r"\S")]
+Code = Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=rf"[^{WHITESPACE}]")]  # not blank
 AttributeKeyName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Score = Annotated[int, msgspec.Meta(ge=-2_147_483_648, le=2_147_483_647)]
 Priority = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
@@ -62,6 +62,14 @@ class CriterionConfig(msgspec.Struct, forbid_unknown_fields=True):
 
 class CriterionInput(SnakeInput, kw_only=True):
     """A target-resolution criterion (activity ``target_criteria`` and config ``criteria``)."""
+
+    json_schema_rules: ClassVar[dict[str, Any]] = {
+        "if": {"properties": {"type": {"const": "ROLE_MATCH"}}, "required": ["type"]},
+        "then": {
+            "properties": {"config": {"properties": {"role": {"type": "string"}}, "required": ["role"]}},
+            "required": ["config"],
+        },
+    }
 
     type: CriterionType
     config: CriterionConfig = msgspec.field(default_factory=CriterionConfig)
@@ -99,8 +107,23 @@ class _ActivityFields(SnakeInput, kw_only=True):
     attributes: Annotated[list[AttributeInput], msgspec.Meta(max_length=50)] = []
 
 
+def _names_the_other(one: str, other: str) -> dict[str, Any]:
+    return {
+        "if": {"properties": {one: {"type": "string"}}, "required": [one]},
+        "then": {"properties": {other: {"type": "string"}, "type": {"const": "TASK"}}, "required": [other]},
+    }
+
+
 class ActivityCreate(_ActivityFields, kw_only=True):
     """``POST /api/activities``: a TASK or a MESSAGE. A TASK may name its route and operator here."""
+
+    # service._assignment: both or neither, and only on a TASK.
+    json_schema_rules: ClassVar[dict[str, Any]] = {
+        "allOf": [
+            _names_the_other("assigned_route_id", "assigned_operator_id"),
+            _names_the_other("assigned_operator_id", "assigned_route_id"),
+        ]
+    }
 
     type: ActivityType
     assigned_route_id: uuid.UUID | None = None

@@ -65,6 +65,7 @@ class ActivityConfigController(Controller):
             "policy says: at creation or at dispatch) with `POST {hook_url}` and "
             "`{attributeKey, activity: {id, type, channel, commerceId, commerceExternalId}}`; it answers "
             '`{"value": ...}` within 5 s, or the attribute fails (and takes the caller\'s fallback).',
+            statuses=(404,),
         ),
     )
     async def upsert_attribute_policy(
@@ -105,6 +106,7 @@ class ActivityConfigController(Controller):
             "MANAGE_ACTIVITY_CONFIG",
             doc="`priority` must be unique among active configs (409). Criteria: `{type, config, "
             "priority}`; `ROLE_MATCH` needs `config.role`.",
+            statuses=(409,),
         ),
     )
     async def create_target_config(
@@ -117,7 +119,9 @@ class ActivityConfigController(Controller):
         operation_id="UpdateTargetResolutionConfig",
         summary="Update a target-resolution config",
         **access(
-            "MANAGE_ACTIVITY_CONFIG", doc="All fields optional; `criteria`, when sent, replaces them all."
+            "MANAGE_ACTIVITY_CONFIG",
+            doc="All fields optional; `criteria`, when sent, replaces them all.",
+            statuses=(409,),
         ),
     )
     async def update_target_config(
@@ -151,6 +155,7 @@ class ActivityConfigController(Controller):
             "MANAGE_ACTIVITY_CONFIG",
             doc=f"{_RESULT_TYPES} `code` unique per tenant (409); a deactivated type with the same code is "
             "reactivated with the new values.",
+            statuses=(409,),
         ),
     )
     async def create_result_type(

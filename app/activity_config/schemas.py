@@ -4,13 +4,13 @@ resolution configs with their criteria, and task result types."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
 from app.activities.schemas import CriterionInput, Priority
-from app.structs import Name, Output, SnakeInput, Timestamp, either_spelling, one_spelling
+from app.structs import Name, Output, SnakeInput, Timestamp, either_spelling, one_spelling, whole
 
 __all__ = (
     "AttributeKey",
@@ -30,7 +30,7 @@ ResolutionStrategy = Literal["ON_CREATION", "ON_DISPATCH", "MANUAL"]
 ResultCode = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        pattern=whole(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"),
         description="1-64 letters, digits, `_`, `.` or `-`; case-sensitive",
     ),
 ]
@@ -64,10 +64,35 @@ class AttributePolicy(Output):
     updated_at: Timestamp
 
 
+def _sent(*names: str) -> dict[str, Any]:
+    """Any of ``names`` is sent, not null."""
+    return {"anyOf": [{"properties": {n: {"not": {"type": "null"}}}, "required": [n]} for n in names]}
+
+
+def _sent_as(value: str, *names: str) -> dict[str, Any]:
+    """Any of ``names`` is sent as ``value``."""
+    return {"anyOf": [{"properties": {n: {"const": value}}, "required": [n]} for n in names]}
+
+
 class AttributePolicyUpsert(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Either revision of the body: camelCase ``attributeKeyId, strategy, resolverType`` (EN) or
     snake_case ``attribute_key_id, resolution_strategy, resolver_type`` (ES); ``hook_url``/``hookUrl``
     (addition) is the CLIENT_HOOK endpoint."""
+
+    # What normalized() requires: each field in one spelling or the other, and a hook URL exactly when
+    # the resolver is CLIENT_HOOK.
+    json_schema_rules: ClassVar[dict[str, Any]] = {
+        "allOf": [
+            _sent("attribute_key_id", "attributeKeyId"),
+            _sent("resolution_strategy", "strategy"),
+            _sent("resolver_type", "resolverType"),
+            {
+                "if": _sent_as("CLIENT_HOOK", "resolver_type", "resolverType"),
+                "then": _sent("hook_url", "hookUrl"),
+                "else": {"not": _sent("hook_url", "hookUrl")},
+            },
+        ]
+    }
 
     attribute_key_id: uuid.UUID | None = None
     attribute_key_id_camel: uuid.UUID | None = msgspec.field(default=None, name="attributeKeyId")

@@ -32,6 +32,7 @@ class ApiKeyController(Controller):
             auth="tenant_jwt",
             doc="`permissions` (any case, stored upper case) must be a subset of your own (else 403). "
             "The key is shown once, as `plaintextKey` (and `key`); only its SHA-256 digest is stored.",
+            statuses=(409,),
         ),
     )
     async def create_api_key(self, db: Connection, principal: Principal, data: ApiKeyCreate) -> ApiKeyCreated:

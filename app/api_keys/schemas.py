@@ -6,15 +6,18 @@ from typing import Annotated
 
 import msgspec
 
-from app.structs import CamelInput, Name, Output, Timestamp
+from app.auth.permissions import PERMISSIONS
+from app.structs import CamelInput, Name, Output, Timestamp, any_case
 
 __all__ = ("ApiKey", "ApiKeyCreate", "ApiKeyCreated")
 
 
 class ApiKeyCreate(CamelInput):
     name: Name
+    # Any letter case (stored upper case); /schema lists the permissions.
     permissions: Annotated[
-        list[Annotated[str, msgspec.Meta(max_length=64)]], msgspec.Meta(min_length=1, max_length=64)
+        list[Annotated[str, msgspec.Meta(max_length=64, pattern=any_case(*sorted(PERMISSIONS)))]],
+        msgspec.Meta(min_length=1, max_length=64),
     ]
     expires_at: datetime | None = None
 

@@ -62,6 +62,7 @@ class AuthController(Controller):
             None,
             auth="public",
             db_role="identity",
+            statuses=(401, 429),
             doc="Answers the access token (15 min) and sets the HttpOnly `refreshToken` cookie (7 days). "
             "Failed attempts are throttled per (identifier, client IP) and per client IP (429 with "
             "Retry-After); a successful login costs nothing and clears its pair's failures. The client IP "
@@ -85,6 +86,7 @@ class AuthController(Controller):
             None,
             auth="public",
             db_role="identity",
+            statuses=(401,),
             doc="Reusing an already rotated refresh token revokes its whole family (401).",
         ),
     )
@@ -138,6 +140,7 @@ class AuthController(Controller):
             None,
             auth="user",
             db_role="identity",
+            statuses=(429,),
             doc="Wrong current password -> 400. Revokes your refresh tokens. Wrong passwords are "
             "throttled like failed logins, per (user, client IP) and per client IP (429 with Retry-After).",
         ),
@@ -169,6 +172,7 @@ class AuthController(Controller):
             "RESET_USER_PASSWORD",
             auth="tenant_jwt",
             db_role="identity",
+            statuses=(404,),
             doc="The user must belong to the active tenant and be strictly below the caller's role.",
         ),
     )

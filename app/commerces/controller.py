@@ -81,6 +81,7 @@ class CommerceController(Controller):
             "MANAGE_COMMERCES",
             doc="Answers the commerce with its addresses and users. An active commerce with the same "
             "`external_id` -> 409; a soft-deleted one is reactivated. `tax_id` is unique per tenant (409).",
+            statuses=(409,),
         ),
     )
     async def create_commerce(
@@ -101,6 +102,7 @@ class CommerceController(Controller):
             "`external_id` (sent `roles` replace theirs); contacts by (`contact_type`, `value`). Rows not in "
             "the payload are left alone. `updated` counts commerces where anything changed, so repeating a "
             "payload answers `created: 0, updated: 0`.",
+            statuses=(409,),
         ),
     )
     async def sync_commerces(self, db: Connection, tenant: uuid.UUID, data: CommerceSync) -> SyncResult:
@@ -123,6 +125,7 @@ class CommerceController(Controller):
             "MANAGE_COMMERCES",
             doc="All fields optional. `metadata` is merged (shallow): sent keys are set, others kept. "
             "`tax_id` unique per tenant (409); `null` clears it.",
+            statuses=(409,),
         ),
     )
     async def update_commerce(
@@ -144,7 +147,9 @@ class CommerceController(Controller):
         "/{commerce_id:uuid}/addresses",
         operation_id="AddCommerceAddress",
         summary="Add an address to a commerce",
-        **access("MANAGE_COMMERCES", doc="`is_primary: true` clears the previous primary address."),
+        **access(
+            "MANAGE_COMMERCES", doc="`is_primary: true` clears the previous primary address.", statuses=(409,)
+        ),
     )
     async def add_address(
         self, db: Connection, tenant: uuid.UUID, commerce_id: uuid.UUID, data: AddressCreate
@@ -187,7 +192,11 @@ class CommerceController(Controller):
         "/{commerce_id:uuid}/users",
         operation_id="AddCommerceUser",
         summary="Add a person to a commerce",
-        **access("MANAGE_COMMERCES", doc="`name` is split into `firstName`/`lastName` on the first space."),
+        **access(
+            "MANAGE_COMMERCES",
+            doc="`name` is split into `firstName`/`lastName` on the first space.",
+            statuses=(409,),
+        ),
     )
     async def add_user(
         self, db: Connection, tenant: uuid.UUID, commerce_id: uuid.UUID, data: PersonCreate
@@ -198,7 +207,7 @@ class CommerceController(Controller):
         _USER,
         operation_id="UpdateCommerceUser",
         summary="Update a commerce user",
-        **access("MANAGE_COMMERCES"),
+        **access("MANAGE_COMMERCES", statuses=(409,)),
     )
     async def update_user(
         self,
@@ -257,6 +266,7 @@ class CommerceController(Controller):
             doc="EMAIL must be an email address; PHONE and WHATSAPP E.164 (`+56912345678`). The same type "
             "and value again -> 409 (a removed one is reactivated). `is_primary` clears the previous primary "
             "of that type.",
+            statuses=(409,),
         ),
     )
     async def add_contact(
@@ -273,7 +283,7 @@ class CommerceController(Controller):
         _USER + "/contacts/{contact_id:uuid}",
         operation_id="UpdateCommerceUserContact",
         summary="Update a contact",
-        **access("MANAGE_COMMERCES", doc="The value is validated against the (new) type."),
+        **access("MANAGE_COMMERCES", doc="The value is validated against the (new) type.", statuses=(409,)),
     )
     async def update_contact(
         self,

@@ -5,12 +5,22 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from app.structs import ExternalId, Metadata, Name, Output, SnakeInput, Text255, Timestamp
+from app.structs import (
+    EMAIL_PATTERN,
+    ExternalId,
+    Metadata,
+    Name,
+    Output,
+    SnakeInput,
+    Text255,
+    Timestamp,
+    whole,
+)
 
 __all__ = (
     "MAX_SYNC_ITEMS",
@@ -48,16 +58,35 @@ Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
 ContactValue = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
 Roles = Annotated[list[CommerceRole], msgspec.Meta(max_length=7)]
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+E164_PATTERN = whole(r"\+[1-9][0-9]{6,14}")
+# The form of a contact's value, by its type: enforced by contact_problem, stated in /schema by the
+# contact Structs' json_schema_rules (the same patterns).
+_VALUE_FORMS: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (("EMAIL",), EMAIL_PATTERN, "must be an email address"),
+    (("PHONE", "WHATSAPP"), E164_PATTERN, "must be an E.164 phone number such as +56912345678"),
+)
+_CONTACT_RULES: dict[str, Any] = {
+    "allOf": [
+        {
+            "if": {"properties": {"contact_type": {"enum": list(types)}}, "required": ["contact_type"]},
+            "then": {"properties": {"value": {"pattern": pattern}}},
+        }
+        for types, pattern, _ in _VALUE_FORMS
+    ]
+}
+
+
+def _at_most_one(**match: Any) -> dict[str, Any]:
+    """An array rule: at most one item has the fields ``match`` (sync.py refuses a second one)."""
+    contains = {"properties": {k: {"const": v} for k, v in match.items()}, "required": list(match)}
+    return {"contains": contains, "minContains": 0, "maxContains": 1}
 
 
 def contact_problem(contact_type: str, value: str) -> str | None:
     """Per-type validation of a contact value; the problem, or None when the value is fine."""
-    if contact_type == "EMAIL" and not _EMAIL.match(value):
-        return "must be an email address"
-    if contact_type in ("PHONE", "WHATSAPP") and not _E164.match(value):
-        return "must be an E.164 phone number such as +56912345678"
+    for types, pattern, problem in _VALUE_FORMS:
+        if contact_type in types and not re.search(pattern, value):
+            return problem
     return None
 
 
@@ -103,6 +132,8 @@ class AddressUpdate(SnakeInput):
 
 
 class SyncContact(SnakeInput):
+    json_schema_rules: ClassVar[dict[str, Any]] = _CONTACT_RULES
+
     contact_type: ContactType
     value: ContactValue
     is_primary: bool = False
@@ -113,6 +144,10 @@ class ContactCreate(SyncContact, kw_only=True):
 
 
 class ContactUpdate(SnakeInput):
+    """A value sent without its type follows the type stored (which /schema cannot know)."""
+
+    json_schema_rules: ClassVar[dict[str, Any]] = _CONTACT_RULES
+
     contact_type: ContactType | UnsetType = UNSET
     value: ContactValue | UnsetType = UNSET
     is_primary: bool | UnsetType = UNSET
@@ -122,6 +157,14 @@ class ContactUpdate(SnakeInput):
 class SyncPerson(SnakeInput):
     """A person inside a sync item, matched within its commerce by `external_id`. `roles`, when sent,
     become the person's roles; contacts are matched by (`contact_type`, `value`)."""
+
+    # One primary contact per type.
+    json_schema_rules: ClassVar[dict[str, Any]] = {
+        "allOf": [
+            {"properties": {"contacts": _at_most_one(contact_type=kind, is_primary=True)}}
+            for kind in ContactType.__args__  # type: ignore[attr-defined]
+        ]
+    }
 
     external_id: ExternalId
     name: Text255 | None = None
@@ -150,6 +193,11 @@ class RoleAdd(SnakeInput):
 class CommerceCreate(SnakeInput):
     """One sync item (also the body of POST /api/commerces). Scalars are the commerce's values (an
     absent `tax_id` clears it); `metadata` is merged into what is stored."""
+
+    # One primary address.
+    json_schema_rules: ClassVar[dict[str, Any]] = {
+        "allOf": [{"properties": {"addresses": _at_most_one(is_primary=True)}}]
+    }
 
     external_id: ExternalId
     name: Name

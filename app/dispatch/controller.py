@@ -69,6 +69,7 @@ class DispatchProviderController(Controller):
             doc="SUPER_ADMIN only. Body `{code, name, protocolType}` (`REST` or `MOCK`); its channels are "
             "defined with `PUT /api/dispatch-providers/:id/channel-definitions/:channel`. A taken code -> "
             "409.",
+            statuses=(409,),
         ),
     )
     async def create_provider(self, db: Connection, data: ProviderCreate) -> Provider:
@@ -128,6 +129,7 @@ class DispatchConfigController(Controller):
             "MANAGE_ACTIVITY_CONFIG",
             doc="Body: `dispatchProviderId`/`dispatch_provider_id`, `channel`, `baseUrl`/`base_url`, "
             "`credentials` (an object), `settings` (an object). " + _RULES,
+            statuses=(404, 409),
         ),
     )
     async def create_config(
@@ -145,6 +147,7 @@ class DispatchConfigController(Controller):
             "stored ones. A PATCH that changes `baseUrl`, the provider or the channel must carry the "
             "credentials again (400 otherwise): a stored secret is only sent where it was entered for. "
             + _RULES,
+            statuses=(409,),
         ),
     )
     async def update_config(

@@ -52,6 +52,7 @@ class OperatorController(Controller):
             "soft-deleted operator with the same (`type`, `external_id`) is reactivated. `name` is split "
             "into "
             "`firstName`/`lastName` on the first space; responses carry all three.",
+            statuses=(409,),
         ),
     )
     async def create_operator(self, db: Connection, tenant: uuid.UUID, data: OperatorCreate) -> Operator:
@@ -67,6 +68,7 @@ class OperatorController(Controller):
             "item -> 400 naming its index and field with nothing written. Name, email and phone are "
             "replaced, `metadata` merged, a soft-deleted operator reactivated. An email held by another "
             "operator -> 409 naming the item. `updated` counts operators that changed.",
+            statuses=(409,),
         ),
     )
     async def sync_operators(self, db: Connection, tenant: uuid.UUID, data: OperatorSync) -> SyncResult:
@@ -89,6 +91,7 @@ class OperatorController(Controller):
             "MANAGE_OPERATORS",
             doc="All fields optional; `type` and `external_id` cannot change. `metadata` is merged. "
             "Deactivating an operator deactivates its route links.",
+            statuses=(409,),
         ),
     )
     async def update_operator(

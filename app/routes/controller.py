@@ -56,6 +56,7 @@ class RouteController(Controller):
             "MANAGE_ROUTES",
             doc=f"{_ADDITION} `code` and `external_id` are unique per tenant (409). A soft-deleted route "
             "with the same `code` (or, without a code, `external_id`) is reactivated.",
+            statuses=(409,),
         ),
     )
     async def create_route(self, db: Connection, tenant: uuid.UUID, data: RouteCreate) -> Route:
@@ -74,7 +75,9 @@ class RouteController(Controller):
         "/{route_id:uuid}",
         operation_id="UpdateRoute",
         summary="Update a route",
-        **access("MANAGE_ROUTES", doc=f"{_ADDITION} All fields optional; `metadata` is merged."),
+        **access(
+            "MANAGE_ROUTES", doc=f"{_ADDITION} All fields optional; `metadata` is merged.", statuses=(409,)
+        ),
     )
     async def update_route(
         self, db: Connection, tenant: uuid.UUID, route_id: uuid.UUID, data: RouteUpdate

@@ -30,6 +30,7 @@ class TenantController(Controller):
             doc="An existing admin email is linked (its password unchanged) as ADMIN of the new tenant "
             "only: what it holds in other tenants does not change. Seeds the result types of the docs. "
             "Isolation is row-level security on shared tables. Duplicate slug -> 409.",
+            statuses=(409,),
         ),
     )
     async def setup_tenant(self, db: Connection, services: Services, data: TenantSetup) -> TenantCreated:
@@ -71,7 +72,7 @@ class TenantController(Controller):
         "/{tenant_id:uuid}",
         operation_id="UpdateTenant",
         summary="Rename, change the slug, or (de)activate a tenant (addition)",
-        **access("UPDATE_TENANT", auth="user", db_role="identity"),
+        **access("UPDATE_TENANT", auth="user", db_role="identity", statuses=(409,)),
     )
     async def update_tenant(
         self,

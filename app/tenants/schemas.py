@@ -5,11 +5,11 @@ from typing import Annotated
 
 import msgspec
 
-from app.structs import CamelInput, Email, Name, OptionalName, Output, Password, Timestamp
+from app.structs import CamelInput, Email, Name, OptionalName, Output, Password, Timestamp, whole
 
 __all__ = ("Slug", "Tenant", "TenantCreated", "TenantSetup", "TenantSummary", "TenantUpdate")
 
-Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=100)]
+Slug = Annotated[str, msgspec.Meta(pattern=whole(r"[a-z0-9]+(-[a-z0-9]+)*"), max_length=100)]
 
 
 class TenantSetup(CamelInput):

@@ -46,6 +46,7 @@ class UserController(Controller):
             "linked, because an account created by someone else would then keep that someone's password. "
             "A SUPER_ADMIN caller links an existing account (password and names unchanged). "
             "`username` must not contain '@'.",
+            statuses=(409,),
         ),
     )
     async def create_user(

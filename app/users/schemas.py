@@ -5,12 +5,15 @@ from typing import Annotated
 
 import msgspec
 
-from app.structs import CamelInput, Email, Name, OptionalName, Output, Password
+from app.auth.permissions import ROLES
+from app.structs import CamelInput, Email, Name, OptionalName, Output, Password, any_case
 
 __all__ = ("Me", "Membership", "RolesUpdate", "TenantUser", "UserCreate", "UserRoles")
 
+# Any letter case (stored upper case); /schema lists the roles.
 RoleList = Annotated[
-    list[Annotated[str, msgspec.Meta(max_length=32)]], msgspec.Meta(min_length=1, max_length=4)
+    list[Annotated[str, msgspec.Meta(max_length=32, pattern=any_case(*ROLES))]],
+    msgspec.Meta(min_length=1, max_length=4),
 ]
 
 
