@@ -17,7 +17,7 @@ from app.integration import service
 from app.integration.schemas import IntegrationTask, ResultTypeConfig, StatusFilter
 from app.results import service as results
 from app.results.controller import RESULT_RULES
-from app.results.schemas import ActivityResult, ResultStatus, ResultSubmit
+from app.results.schemas import ActivityResult, IntegrationResultSubmit, ResultStatus
 from app.state import Services
 from app.structs import Page, Pagination, provide_pagination, require_offset
 
@@ -96,13 +96,17 @@ class IntegrationController(Controller):
         **access(
             "SUBMIT_ACTIVITY_RESULT",
             auth="api_key",
-            doc="Body: the nested snake_case revision (`activity_id` and/or `provider_activity_id`, "
+            doc="`status`: `EFFECTIVE`, `NOT_EFFECTIVE`, `PENDING`. "
+            "Body: the nested snake_case revision (`activity_id` and/or `provider_activity_id`, "
             "`commerce_external_id`, `occurred_at`, `status`, `task_result{result, comment, contact_type, "
             "operator_external_id, future_scheduled_at, payload}`, `external_status`, `hard_override`, "
             "`raw_payload`). " + RESULT_RULES,
+            statuses=(404, 409),
         ),
     )
-    async def submit_result(self, db: Connection, tenant: uuid.UUID, data: ResultSubmit) -> ActivityResult:
+    async def submit_result(
+        self, db: Connection, tenant: uuid.UUID, data: IntegrationResultSubmit
+    ) -> ActivityResult:
         return await results.submit(db, tenant, data)
 
     @get(

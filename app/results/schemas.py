@@ -11,9 +11,21 @@ import msgspec
 from app.activities.schemas import AwareDatetime
 from app.structs import CamelInput, ExternalId, Output, SnakeInput, Text255, Timestamp
 
-__all__ = ("ActivityResult", "FlatResultSubmit", "ResultStatus", "ResultSubmit", "TaskResultInput")
+__all__ = (
+    "ActivityResult",
+    "CoreResultStatus",
+    "FlatResultSubmit",
+    "IntegrationResultStatus",
+    "IntegrationResultSubmit",
+    "ResultStatus",
+    "ResultSubmit",
+    "TaskResultInput",
+)
 
-# Both vocabularies (activity-results and integration pages); CONTRACT.md §6 maps each.
+# Each result route validates its own page's vocabulary (CONTRACT.md §6, revised); the stored result and
+# the pull's filter hold either, and CONTRACT.md §6 maps each to an activity transition.
+CoreResultStatus = Literal["PENDING", "COMPLETED", "NOT_EXECUTED", "CANCELED", "TRANSFERRED"]
+IntegrationResultStatus = Literal["EFFECTIVE", "NOT_EFFECTIVE", "PENDING"]
 ResultStatus = Literal[
     "PENDING", "COMPLETED", "NOT_EXECUTED", "CANCELED", "TRANSFERRED", "EFFECTIVE", "NOT_EFFECTIVE"
 ]
@@ -32,12 +44,13 @@ class TaskResultInput(SnakeInput, kw_only=True):
     payload: JsonObject | None = None
 
 
-class ResultSubmit(SnakeInput, kw_only=True):
+class _NestedResult(SnakeInput, kw_only=True):
+    """The nested snake_case body, without ``status`` (each route declares its own vocabulary)."""
+
     activity_id: uuid.UUID | None = None
     provider_activity_id: ExternalId | None = None
     commerce_external_id: ExternalId
     occurred_at: AwareDatetime
-    status: ResultStatus
     external_status: Text255 | None = None
     hard_override: bool = False
     raw_payload: JsonObject | None = None
@@ -48,13 +61,25 @@ class ResultSubmit(SnakeInput, kw_only=True):
             raise ValueError("send activity_id or provider_activity_id")
 
 
+class ResultSubmit(_NestedResult, kw_only=True):
+    """``POST /api/activity-results/tasks`` (the activity-results page's statuses)."""
+
+    status: CoreResultStatus
+
+
+class IntegrationResultSubmit(_NestedResult, kw_only=True):
+    """``POST /api/integration/activity-results/tasks`` (the integration page's statuses)."""
+
+    status: IntegrationResultStatus
+
+
 class FlatResultSubmit(CamelInput, kw_only=True):
     """The older flat camelCase revision of ``POST /api/activity-results/tasks``."""
 
     activity_id: uuid.UUID | None = None
     provider_activity_id: ExternalId | None = None
     commerce_external_id: ExternalId
-    status: ResultStatus
+    status: CoreResultStatus
     result_type_code: ResultCode
     comment: Comment | None = None
     contact_direction: ContactType | None = None

@@ -14,8 +14,15 @@ from app.activities import machine
 from app.activities.service import move
 from app.db import Connection, json_param, queries
 from app.errors import BadRequest, Conflict, NotFound
-from app.results.schemas import ActivityResult, FlatResultSubmit, ResultSubmit, TaskResult
+from app.results.schemas import (
+    ActivityResult,
+    FlatResultSubmit,
+    IntegrationResultSubmit,
+    ResultSubmit,
+    TaskResult,
+)
 from app.structs import from_row, iso_ms
+from app.validation import enum_message
 
 __all__ = ("parse_either_revision", "submit")
 
@@ -25,13 +32,14 @@ def parse_either_revision(body: dict[str, Any]) -> ResultSubmit:
     flat = "task_result" not in body and any(
         k in body for k in ("commerceExternalId", "resultTypeCode", "occurredAt")
     )
+    shape = FlatResultSubmit if flat else ResultSubmit
     try:
-        if flat:
-            return msgspec.convert(body, FlatResultSubmit).nested()
-        return msgspec.convert(body, ResultSubmit)
+        parsed = msgspec.convert(body, shape)
+        return parsed.nested() if isinstance(parsed, FlatResultSubmit) else parsed
     except (msgspec.ValidationError, ValueError) as exc:
         message, _, path = str(exc).partition(" - at `$.")
-        raise BadRequest.field(path.rstrip("`") or "body", message) from exc
+        path = path.rstrip("`")
+        raise BadRequest.field(path or "body", enum_message(message, shape, path)) from exc
 
 
 def to_result(row: Any) -> ActivityResult:
@@ -49,7 +57,7 @@ def to_result(row: Any) -> ActivityResult:
     )
 
 
-def _check_result_type(found: Any, data: ResultSubmit) -> None:
+def _check_result_type(found: Any, data: ResultSubmit | IntegrationResultSubmit) -> None:
     task = data.task_result
     if not found["result_type_known"]:
         raise BadRequest.field("task_result.result", f"{task.result} is not an active task result type")
@@ -62,7 +70,9 @@ def _check_result_type(found: Any, data: ResultSubmit) -> None:
             raise BadRequest.field("task_result.future_scheduled_at", "must be in the future")
 
 
-async def submit(conn: Connection, tenant_id: uuid.UUID, data: ResultSubmit) -> ActivityResult:
+async def submit(
+    conn: Connection, tenant_id: uuid.UUID, data: ResultSubmit | IntegrationResultSubmit
+) -> ActivityResult:
     found = await queries.results.submission_context(
         conn,
         tenant_id=tenant_id,

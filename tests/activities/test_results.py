@@ -27,6 +27,7 @@ from activities.helpers import (
 )
 
 URL = "/api/activity-results/tasks"
+INTEGRATION_URL = "/api/integration/activity-results/tasks"
 OCCURRED = "2031-01-16T14:30:00.000Z"
 RESULT_KEYS = {
     "id", "activityId", "commerceId", "source", "status", "externalStatus", "providerActivityId",
@@ -412,7 +413,15 @@ async def test_result_status_moves_the_activity(
 ) -> None:
     actor = world.admin_a
     task = await new_task(client, actor)
-    result = await ok(client, actor, "POST", URL, 201, json=result_body(task, sent))
+    if sent in ("EFFECTIVE", "NOT_EFFECTIVE"):  # the integration page's vocabulary, on its own route
+        key = await create_key(client, actor, ["SUBMIT_ACTIVITY_RESULT"])
+        response = await client.post(
+            INTEGRATION_URL, headers={"x-api-key": key}, json=result_body(task, sent)
+        )
+        assert response.status_code == 201, response.text
+        result = response.json()
+    else:
+        result = await ok(client, actor, "POST", URL, 201, json=result_body(task, sent))
     assert result["status"] == sent
     assert await status_of(client, actor, task["id"]) == expected
     history = await events(client, actor, task["id"])
@@ -513,7 +522,7 @@ async def test_results_on_unresolved_tasks(client: Client, world: World) -> None
     assert task["status"] == "UNRESOLVED"
     await ok(client, actor, "POST", URL, 201, json=result_body(task, "PENDING"))
     assert await status_of(client, actor, task["id"]) == "UNRESOLVED"
-    await ok(client, actor, "POST", URL, 201, json=result_body(task, "EFFECTIVE"))
+    await ok(client, actor, "POST", URL, 201, json=result_body(task, "TRANSFERRED"))
     assert await status_of(client, actor, task["id"]) == "COMPLETED"
     history = await events(client, actor, task["id"])
     assert [(e["eventType"], e["fromStatus"], e["toStatus"]) for e in history][-2:] == [
@@ -680,3 +689,18 @@ async def test_concurrent_terminal_results_one_wins_the_other_is_409(
     assert [r["status"] for r in await stored(app_pool, world.tenant_a)] == [winner]
     assert await status_of(client, actor, task["id"]) == STATUS_MAP[winner]
     assert len(await events(client, actor, task["id"])) == 2
+
+
+@pytest.mark.parametrize("status", ["EFFECTIVE", "NOT_EFFECTIVE", "DONE"])
+async def test_the_results_route_takes_its_own_status_vocabulary(
+    client: Client, world: World, status: str
+) -> None:
+    """CONTRACT.md §6 (revised): PENDING, COMPLETED, NOT_EXECUTED, CANCELED, TRANSFERRED only, in both
+    body revisions; the answer names them."""
+    actor = world.admin_a
+    task = await new_task(client, actor)
+    allowed = "status: must be one of CANCELED, COMPLETED, NOT_EXECUTED, PENDING, TRANSFERRED"
+    for body in (result_body(task, status), flat_body(task, status)):
+        response = await client.post(URL, headers=actor.headers(), json=body)
+        assert assert_error(response, 400)["message"] == allowed
+    assert await status_of(client, actor, task["id"]) == "READY"

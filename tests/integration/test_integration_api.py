@@ -25,6 +25,7 @@ from app.config import Settings
 from app.integration.schemas import IntegrationTask
 
 TASKS = "/api/integration/activities/tasks"
+INTEGRATION_STATUSES = ("EFFECTIVE", "NOT_EFFECTIVE", "PENDING")
 RESULTS = "/api/integration/activity-results/tasks"
 CONFIGS = "/api/integration/task-result-type-configs"
 TYPES = "/api/activity-config/task-result-types"
@@ -245,7 +246,10 @@ async def dataset(client: Client, world: World, app_pool: asyncpg.Pool) -> Datas
     }
     for name, (status, code) in results.items():
         body = result_body(tasks[name], status, task_result={"result": code})
-        await submit(client, key, body)
+        if status in INTEGRATION_STATUSES:
+            await submit(client, key, body)
+        else:  # the activity-results page's vocabulary goes through its own route
+            await ok(client, a, "POST", "/api/activity-results/tasks", 201, json=body)
     message = await create_activity(client, a, s1["id"], scheduled_at=at(1))
 
     # Tenant B: the same external ids and schedule; never part of A's answers.
@@ -857,7 +861,7 @@ async def test_submit_result_and_see_it_in_the_pull(client: Client, world: World
 async def test_second_result_conflicts_and_hard_override_replaces(client: Client, world: World) -> None:
     created, key, _ = await one_task(client, world)
     first = await submit(client, key, result_body(created, "EFFECTIVE"))
-    again = result_body(created, "NOT_EXECUTED", task_result={"result": "NO_CONTACT"})
+    again = result_body(created, "NOT_EFFECTIVE", task_result={"result": "NO_CONTACT"})
     conflict = assert_error(await client.post(RESULTS, headers={"x-api-key": key}, json=again), 409)
     assert conflict["activityId"] == created["id"] and conflict["error"] == "Conflict"
     (item,) = (await pull(client, key))["data"]
@@ -875,21 +879,21 @@ async def test_second_result_conflicts_and_hard_override_replaces(client: Client
         client, key, {**again, "hard_override": True, "occurred_at": "2031-01-17T10:00:00.000Z"}
     )
     assert replaced["id"] == first["id"]  # one result per activity, replaced
-    assert (replaced["status"], replaced["taskResult"]["result"]) == ("NOT_EXECUTED", "NO_CONTACT")
+    assert (replaced["status"], replaced["taskResult"]["result"]) == ("NOT_EFFECTIVE", "NO_CONTACT")
     (item,) = (await pull(client, key))["data"]
     assert (item["status"], item["lifecycleStatus"], item["lifecycleStatusLabel"]) == (
-        "FAILED",
-        "FAILED",
-        "Fallida",
+        "COMPLETED",
+        "COMPLETED",
+        "Completada",
     )
-    assert (item["resultStatus"], item["result"]) == ("NOT_EXECUTED", "NO_CONTACT")
-    assert item["occurredAt"] == "2031-01-17T10:00:00.000Z" and item["canForceRetryDispatch"] is True
-    assert (await activity(client, world.admin_a, created["id"]))["status"] == "FAILED"
+    assert (item["resultStatus"], item["result"]) == ("NOT_EFFECTIVE", "NO_CONTACT")
+    assert item["occurredAt"] == "2031-01-17T10:00:00.000Z" and item["canForceRetryDispatch"] is False
+    assert (await activity(client, world.admin_a, created["id"]))["status"] == "COMPLETED"
 
 
 async def test_concurrent_results_record_exactly_one(client: Client, world: World) -> None:
     created, key, _ = await one_task(client, world)
-    bodies = [result_body(created, s) for s in ("EFFECTIVE", "NOT_EFFECTIVE", "COMPLETED", "NOT_EXECUTED")]
+    bodies = [result_body(created, s) for s in ("EFFECTIVE", "NOT_EFFECTIVE", "EFFECTIVE", "NOT_EFFECTIVE")]
     responses = await asyncio.gather(
         *(client.post(RESULTS, headers={"x-api-key": key}, json=body) for body in bodies)
     )
@@ -923,11 +927,11 @@ async def test_pending_result_leaves_the_task_open(client: Client, world: World)
     (item,) = (await pull(client, key))["data"]
     assert (item["status"], item["resultStatus"], item["result"]) == ("PENDING", "PENDING", "NOT_INTERESTED")
     assert item["occurredAt"] == OCCURRED
-    await submit(client, key, result_body(created, "COMPLETED"))  # a PENDING result is not final
+    await submit(client, key, result_body(created, "EFFECTIVE"))  # a PENDING result is not final
     (item,) = (await pull(client, key))["data"]
     assert (item["status"], item["resultStatus"], item["result"]) == (
         "COMPLETED",
-        "COMPLETED",
+        "EFFECTIVE",
         "SALE_COMPLETED",
     )
 
@@ -937,7 +941,7 @@ async def test_flat_camel_case_body_is_refused_here(client: Client, world: World
     flat = {
         "activityId": created["id"],
         "commerceExternalId": "store-001",
-        "status": "EFFECTIVE",
+        "status": "COMPLETED",
         "resultTypeCode": "SALE_COMPLETED",
         "contactDirection": "OUTBOUND",
         "occurredAt": OCCURRED,
@@ -949,7 +953,7 @@ async def test_flat_camel_case_body_is_refused_here(client: Client, world: World
     stored = await ok(client, world.admin_a, "POST", "/api/activity-results/tasks", 201, json=flat)
     assert stored["activityId"] == created["id"]
     (item,) = (await pull(client, key))["data"]
-    assert (item["status"], item["resultStatus"]) == ("COMPLETED", "EFFECTIVE")
+    assert (item["status"], item["resultStatus"]) == ("COMPLETED", "COMPLETED")
 
 
 async def test_standalone_and_provider_matched_results(
@@ -1062,3 +1066,16 @@ async def test_result_type_configs(client: Client, world: World, app_pool: async
     # Query parameters change nothing (no pagination).
     paged = (await client.get(CONFIGS, headers={"x-api-key": key}, params={"page": 2, "per_page": 1})).json()
     assert paged == configs
+
+
+@pytest.mark.parametrize("status", ["COMPLETED", "NOT_EXECUTED", "CANCELED", "TRANSFERRED", "DONE"])
+async def test_the_integration_route_takes_its_own_status_vocabulary(
+    client: Client, world: World, status: str
+) -> None:
+    """CONTRACT.md §6 (revised): EFFECTIVE, NOT_EFFECTIVE, PENDING only; the answer names them."""
+    created, key, _ = await one_task(client, world)
+    response = await client.post(RESULTS, headers={"x-api-key": key}, json=result_body(created, status))
+    body = assert_error(response, 400)
+    assert body["message"] == "status: must be one of EFFECTIVE, NOT_EFFECTIVE, PENDING", body
+    (item,) = (await pull(client, key))["data"]
+    assert (item["status"], item["resultStatus"]) == ("PENDING", "PENDING")
