@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from app.activities.schemas import Channel
-from app.structs import CamelInput, Name, Output, Timestamp, either_spelling, one_spelling
+from app.structs import CamelInput, Name, Output, Timestamp, either_spelling, one_spelling, whole
 
 __all__ = (
     "ChannelDefinition",
@@ -102,14 +102,14 @@ class DispatchConfigWrite(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tr
 class SchemaField(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """One credential or settings field a channel definition asks for."""
 
-    key: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")]
+    key: Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z][A-Za-z0-9_]{0,63}"))]
     label: Name
     type: Literal["text", "password", "url", "number", "boolean"]
     required: bool = False
 
 
 class ProviderCreate(CamelInput):
-    code: Annotated[str, msgspec.Meta(pattern=r"^[A-Z][A-Z0-9_]{0,63}$")]
+    code: Annotated[str, msgspec.Meta(pattern=whole(r"[A-Z][A-Z0-9_]{0,63}"))]
     name: Name
     protocol_type: Literal["REST", "MOCK"]
 

@@ -51,6 +51,7 @@ async def test_bad_provider_writes(client: Any, world: World) -> None:
         {"code": "ACME2", "name": "Bad protocol", "protocolType": "SOAP"},
         {"code": "ACME2", "name": " ", "protocolType": "REST"},
         {"code": "ACME2", "name": "Extra", "protocolType": "REST", "id": "x"},
+        {"code": "ACME2\n", "name": "Trailing newline", "protocolType": "REST"},  # `$` allowed it
     ):
         assert_error(await client.post("/api/dispatch-providers", headers=root, json=body), 400)
     base = f"/api/dispatch-providers/{acme['id']}/channel-definitions"
@@ -59,6 +60,8 @@ async def test_bad_provider_writes(client: Any, world: World) -> None:
     assert_error(await client.put(f"{base}/TELEGRAM", headers=root, json={}), 400)
     bad_type = {"credentialSchema": [{"key": "k", "label": "K", "type": "secret"}]}
     assert_error(await client.put(f"{base}/SALESMAN", headers=root, json=bad_type), 400)
+    newline = {"credentialSchema": [{"key": "apiKey\n", "label": "K", "type": "password"}]}
+    assert_error(await client.put(f"{base}/SALESMAN", headers=root, json=newline), 400)
     unknown = "/api/dispatch-providers/00000000-0000-0000-0000-000000000001"
     assert_error(await client.put(f"{unknown}/channel-definitions/SALESMAN", headers=root, json={}), 404)
     assert_error(await client.patch(unknown, headers=root, json={"isActive": False}), 404)
