@@ -81,24 +81,30 @@ async def b_view(client: Client, world: World, user: Actor) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------
 # The two takeovers of the security review (F1, F2), as named regressions.
 # ---------------------------------------------------------------------------------------------------
-async def shared_by_setup(client: Client, world: World) -> tuple[Actor, uuid.UUID]:
-    """The review's path to a shared user, which exists in every revision of the API: U is a VIEWER of A;
-    a SUPER_ADMIN sets up tenant C with U's email (U becomes its ADMIN), then makes U a VIEWER there."""
-    user = await add_user(client, world.admin_a, "shared@a.test", ["VIEWER"])
+async def setup_c(client: Client, world: World, admin_email: str) -> uuid.UUID:
+    """A SUPER_ADMIN sets up tenant C naming an existing account as its admin (with another password,
+    which must not replace the account's)."""
     response = await client.post(
         "/api/tenant/setup",
         headers=world.root.headers(),
         json={
             "name": "C",
             "slug": "tenant-c",
-            "adminEmail": user.email,
-            "adminPassword": "unused-password",
+            "adminEmail": admin_email,
+            "adminPassword": "another-password",
             "adminFirstName": "S",
             "adminLastName": "C",
         },
     )
     assert response.status_code == 201, response.text
-    tenant_c = uuid.UUID(response.json()["id"])
+    return uuid.UUID(response.json()["id"])
+
+
+async def shared_by_setup(client: Client, world: World) -> tuple[Actor, uuid.UUID]:
+    """The review's path to a shared user, which exists in every revision of the API: U is a VIEWER of A;
+    a SUPER_ADMIN sets up tenant C with U's email (U becomes its ADMIN), then makes U a VIEWER there."""
+    user = await add_user(client, world.admin_a, "shared@a.test", ["VIEWER"])
+    tenant_c = await setup_c(client, world, user.email)
     url = f"/api/user/{user.user_id}/roles"
     demoted = await client.put(url, headers=world.root.headers(tenant_c), json={"roles": ["VIEWER"]})
     assert demoted.status_code == 200, demoted.text
@@ -150,20 +156,7 @@ async def test_regression_setup_with_an_existing_email_grants_admin_in_the_new_t
     client: Client, world: World
 ) -> None:
     viewer = await add_user(client, world.admin_a, "viewer@a.test", ["VIEWER"])
-    response = await client.post(
-        "/api/tenant/setup",
-        headers=world.root.headers(),
-        json={
-            "name": "C",
-            "slug": "tenant-c",
-            "adminEmail": "viewer@a.test",
-            "adminPassword": "another-password",
-            "adminFirstName": "V",
-            "adminLastName": "C",
-        },
-    )
-    assert response.status_code == 201, response.text
-    tenant_c = uuid.UUID(response.json()["id"])
+    tenant_c = await setup_c(client, world, viewer.email)
     viewer = await login(client, "viewer@a.test")  # password unchanged
     viewer.tenant_id = world.tenant_a
     assert (await me(client, viewer, world.tenant_a))["roles"] == ["VIEWER"]
