@@ -80,16 +80,15 @@ async def _submit_script(dsn: str, big: dict[str, Any]) -> tuple[str, dict[str, 
     from app.loadtest.scenarios import Target, _result_body
     from app.loadtest.seed import task_id
     from app.results import service as results
-    from app.results.schemas import ResultSubmit
+    from app.results.schemas import IntegrationResultSubmit
 
     tenant_id = uuid.UUID(big["id"])
     half = BIG // 2 // 20 * 20  # a multiple of 20: task n is READY when n % 20 < 12
     sample = task_id(tenant_id, half + BIG // 4)
     body = _result_body(Target(big["key"], str(sample), big["commerce_external_ids"][0]))
     begin = begin_statement(readonly=False, tenant_id=tenant_id)
-    captured, _ = await baseline.capture(
-        dsn, begin, lambda conn: results.submit(conn, tenant_id, msgspec.convert(body, ResultSubmit))
-    )
+    submission = msgspec.convert(body, IntegrationResultSubmit)
+    captured, _ = await baseline.capture(dsn, begin, lambda conn: results.submit(conn, tenant_id, submission))
     per_client = int(BIG / 2 * 12 / 20) // CONCURRENCY
     prelude = (
         f"\\set j :j + 1\n\\set s :client_id * {per_client} + :j\n\\set n {half} + 20 * (:s / 12) + :s % 12\n"
