@@ -43,6 +43,7 @@ __all__ = (
     "encode_cursor",
     "first_duplicate",
     "from_row",
+    "invalid_input",
     "iso_ms",
     "join_name",
     "json_param",
@@ -223,8 +224,7 @@ def decode_body(body: bytes, annotation: Any) -> Any:
     """A JSON request body as ``annotation`` (the handler's ``data`` type), strictly; 400 on anything
     else, naming the field. Bytes that are not JSON are a client error too: invalid UTF-8 inside a string
     (UnicodeDecodeError) and nesting deeper than the decoder goes (RecursionError) included."""
-    from app.errors import BadRequest, ErrorDetail
-    from app.validation import enum_message
+    from app.errors import BadRequest
 
     if b"\\u0000" in body and _holds_nul(_json(body)):
         # PostgreSQL text and jsonb cannot hold U+0000; refused here, whatever field it is in.
@@ -240,16 +240,23 @@ def decode_body(body: bytes, annotation: Any) -> Any:
             value = _whole_floats_as_ints(msgspec.json.decode(body), msgspec.inspect.type_info(annotation))
             return msgspec.convert(value, annotation, strict=True)
     except msgspec.ValidationError as exc:
-        message, _, path = str(exc).partition(" - at `$")
-        field = path.rstrip("`").removeprefix(".")
-        if message.startswith("Expected `str` matching regex"):  # the regex itself helps no one
-            message = "does not have the form /schema documents for it"
-        message = enum_message(message, annotation, field)
-        if not field:
-            raise BadRequest(message) from exc
-        raise BadRequest(f"{field}: {message}", details=[ErrorDetail(field=field, message=message)]) from exc
+        raise invalid_input(exc, annotation) from exc
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise BadRequest("Request body is not valid JSON") from exc
+
+
+def invalid_input(exc: ValueError, annotation: Any, whole: str | None = None) -> Any:
+    """The 400 for a value msgspec refused as ``annotation``: named after the field its message points at
+    (``whole`` when it points at none), saying what an enum allows rather than quoting a regex."""
+    from app.errors import BadRequest
+    from app.validation import enum_message
+
+    message, _, path = str(exc).partition(" - at `$")
+    field = path.rstrip("`").removeprefix(".") or whole
+    if message.startswith("Expected `str` matching regex"):  # the regex itself helps no one
+        message = "does not have the form /schema documents for it"
+    message = enum_message(message, annotation, field or "")
+    return BadRequest.field(field, message) if field else BadRequest(message)
 
 
 def _json(body: bytes) -> Any:

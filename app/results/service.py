@@ -21,8 +21,7 @@ from app.results.schemas import (
     ResultSubmit,
     TaskResult,
 )
-from app.structs import from_row, iso_ms
-from app.validation import enum_message
+from app.structs import from_row, invalid_input, iso_ms
 
 __all__ = ("parse_either_revision", "submit")
 
@@ -36,10 +35,8 @@ def parse_either_revision(body: dict[str, Any]) -> ResultSubmit:
     try:
         parsed = msgspec.convert(body, shape)
         return parsed.nested() if isinstance(parsed, FlatResultSubmit) else parsed
-    except (msgspec.ValidationError, ValueError) as exc:
-        message, _, path = str(exc).partition(" - at `$.")
-        path = path.rstrip("`")
-        raise BadRequest.field(path or "body", enum_message(message, shape, path)) from exc
+    except ValueError as exc:  # msgspec's ValidationError, or a rule of nested() refused
+        raise invalid_input(exc, shape, whole="body") from exc
 
 
 def to_result(row: Any) -> ActivityResult:
