@@ -60,7 +60,7 @@ async def _create_admin(settings: Settings, email: str, password: str, *, tenant
     import asyncpg
 
     from app.auth.passwords import Passwords
-    from app.db import begin_statement, leave_identity_role, use_tenant
+    from app.db import open_transaction, use_tenant
     from app.tenants import repo as tenants
     from app.tenants.seeds import seed_tenant
     from app.users import repo as users
@@ -68,7 +68,7 @@ async def _create_admin(settings: Settings, email: str, password: str, *, tenant
     assert settings.database_url is not None
     conn = await asyncpg.connect(settings.database_url)
     try:
-        await conn.execute(begin_statement(readonly=False, tenant_id=None, identity=True))
+        await open_transaction(conn, readonly=False, tenant_id=None, identity=True)
         try:
             user = await users.get_by_email(conn, email)
             status = "exists"
@@ -90,7 +90,6 @@ async def _create_admin(settings: Settings, email: str, password: str, *, tenant
                 await tenants.create(conn, tenant_id, "Demo", tenant_slug)
                 await use_tenant(conn, tenant_id)
                 await users.add_membership(conn, tenant_id, user["id"], ["ADMIN"])
-                await leave_identity_role(conn)
                 await seed_tenant(conn, tenant_id)
             await conn.execute("commit")
         except BaseException:

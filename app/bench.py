@@ -92,7 +92,7 @@ async def _floor(dsn: str, tenant_id: uuid.UUID, items: list[dict[str, Any]]) ->
     """Seconds to write the same rows with one plain INSERT ... SELECT per table, as the service role."""
     import asyncpg
 
-    from app.db import begin_statement, json_param
+    from app.db import json_param, open_transaction
 
     commerces, addresses, people, roles, contacts = [], [], [], [], []
     for item in items:
@@ -123,7 +123,7 @@ async def _floor(dsn: str, tenant_id: uuid.UUID, items: list[dict[str, Any]]) ->
     conn = await asyncpg.connect(dsn)
     try:
         started = time.perf_counter()
-        await conn.execute(begin_statement(readonly=False, tenant_id=tenant_id))
+        await open_transaction(conn, readonly=False, tenant_id=tenant_id)
         for table, columns, rows in statements:
             await conn.execute(
                 f"insert into app.{table} ({columns}) select {columns} "

@@ -106,11 +106,11 @@ async def _precreate(dsn: str, tenant_id: uuid.UUID, world: dict[str, Any], coun
     pgbench can compute: md5('pre-' || n)::uuid."""
     import asyncpg
 
-    from app.db import begin_statement
+    from app.db import open_transaction
 
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute(begin_statement(readonly=False, tenant_id=tenant_id))
+        await open_transaction(conn, readonly=False, tenant_id=tenant_id)
         await conn.execute("set local statement_timeout = 0")  # setup of ~200k rows, not a request
         await conn.execute(
             """

@@ -29,9 +29,10 @@ __all__ = (
     "begin_statement",
     "db_lifespan",
     "fetch_one",
+    "is_citus",
     "json_param",
-    "leave_identity_role",
     "migrate",
+    "open_transaction",
     "paginate",
     "provide_db",
     "queries",
@@ -44,7 +45,30 @@ log = logging.getLogger("reten.db")
 
 SQL_DIR = PROJECT_ROOT / "sql"
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
-queries: Any = aiosql.from_path(SQL_DIR, "asyncpg")
+FRAGMENT = re.compile(r"^-- fragment: (\w+)\n(.*?)^-- end fragment\n", re.M | re.S)
+FRAGMENT_USE = re.compile(r"\{\{(\w+)\}\}")
+
+
+def expand_fragments(text: str) -> str:
+    """A file's ``-- fragment: name`` ... ``-- end fragment`` blocks, pasted where a statement says
+    ``{{name}}`` (the integration pull's filters: one text, in every statement that needs them, since a
+    function would hide the tables from Citus). An unknown name is an error at load time."""
+    fragments = {m.group(1): m.group(2).rstrip() for m in FRAGMENT.finditer(text)}
+    return FRAGMENT_USE.sub(lambda m: fragments[m.group(1)], FRAGMENT.sub("", text))
+
+
+def load_queries(directory: Path = SQL_DIR) -> Any:
+    """One aiosql namespace per folder of ``sql/`` (``queries.<folder>.<name>``), fragments expanded."""
+    root = aiosql.from_str("", "asyncpg")
+    for folder in sorted(p for p in directory.iterdir() if p.is_dir()):
+        text = "\n".join(
+            expand_fragments(f.read_text(encoding="utf-8")) for f in sorted(folder.glob("*.sql"))
+        )
+        root.add_child_queries(folder.name, aiosql.from_str(text, "asyncpg"))
+    return root
+
+
+queries: Any = load_queries()
 
 Connection = asyncpg.Connection
 IDENTITY_ROLE = "reten_identity"
@@ -80,7 +104,8 @@ def begin_statement(
     *, readonly: bool, tenant_id: uuid.UUID | None, identity: bool = False, generic_plans: bool = False
 ) -> str:
     """One simple-protocol round trip: BEGIN [READ ONLY]; SET LOCAL app.tenant_id; [SET LOCAL ROLE];
-    [SET LOCAL plan_cache_mode: generic plans, never re-planned per execution]."""
+    [SET LOCAL plan_cache_mode: generic plans, never re-planned per execution]. The opening on plain
+    PostgreSQL (see ``opening``)."""
     parts = ["begin isolation level read committed read only" if readonly else "begin"]
     if tenant_id is not None:
         parts.append(_set_tenant(tenant_id))
@@ -91,15 +116,83 @@ def begin_statement(
     return "; ".join(parts)
 
 
+def citus_opening(
+    *, readonly: bool, tenant_id: uuid.UUID | None, identity: bool = False, generic_plans: bool = False
+) -> tuple[str, ...]:
+    """The same opening for Citus, which re-sends the whole query string of every SET LOCAL to each worker
+    connection it opens later in the transaction (BEGIN included, once per SET). So the tenant context,
+    the one setting the workers need, goes alone; the role is set with ``set_config(..., true)``, which
+    Citus does not propagate: the role needs no propagation (Citus opens its worker connections as the
+    current user), and a replayed SET ROLE would fail on the connections Citus opens as the owner of a
+    SECURITY DEFINER lookup. Identity transactions also read across shards (a user's memberships) before
+    they write a global (reference) table, which Citus allows only after a sequential multi-shard read.
+    Generic plans are not forced: Citus cannot route a multi-table statement planned without its
+    parameters (the workers plan each shard query with its values anyway). Two round trips, not one."""
+    del generic_plans
+    settings = []
+    if identity:
+        settings.append(f"set_config('role', '{IDENTITY_ROLE}', true)")
+        settings.append("set_config('citus.multi_shard_modify_mode', 'sequential', true)")
+    begin = "begin isolation level read committed read only" if readonly else "begin"
+    first = f"{begin}; select {', '.join(settings)}" if settings else begin
+    return (first, _set_tenant(tenant_id)) if tenant_id is not None else (first,)
+
+
+def opening(
+    citus: bool,
+    *,
+    readonly: bool,
+    tenant_id: uuid.UUID | None,
+    identity: bool = False,
+    generic_plans: bool = False,
+) -> tuple[str, ...]:
+    """The statements that open a request's transaction, rendered for the server: one on PostgreSQL, two
+    on Citus (chosen once per process: ``is_citus``)."""
+    if citus:
+        return citus_opening(
+            readonly=readonly, tenant_id=tenant_id, identity=identity, generic_plans=generic_plans
+        )
+    return (
+        begin_statement(
+            readonly=readonly, tenant_id=tenant_id, identity=identity, generic_plans=generic_plans
+        ),
+    )
+
+
+_citus: bool | None = None
+
+
+async def is_citus(conn: asyncpg.Connection) -> bool:
+    """Whether the database has the citus extension: asked once per process (the first transaction, or
+    the start-up check), then remembered."""
+    global _citus
+    if _citus is None:
+        _citus = bool(await queries.db.has_citus(conn))
+    return _citus
+
+
+async def open_transaction(
+    conn: asyncpg.Connection,
+    *,
+    readonly: bool,
+    tenant_id: uuid.UUID | None,
+    identity: bool = False,
+    generic_plans: bool = False,
+) -> None:
+    """BEGIN with the tenant context (and the identity role, generic plans) on ``conn``."""
+    for statement in opening(
+        await is_citus(conn),
+        readonly=readonly,
+        tenant_id=tenant_id,
+        identity=identity,
+        generic_plans=generic_plans,
+    ):
+        await conn.execute(statement)
+
+
 async def use_tenant(conn: asyncpg.Connection, tenant_id: uuid.UUID) -> None:
     """Switch the transaction's tenant context (tenant setup, which creates the tenant it then seeds)."""
     await conn.execute(_set_tenant(tenant_id))
-
-
-async def leave_identity_role(conn: asyncpg.Connection) -> None:
-    """Back to the service role for the rest of the transaction (after identity work, before seeding
-    tenant tables, which reten_identity has no grants on)."""
-    await conn.execute("reset role")
 
 
 async def paginate(
@@ -144,7 +237,7 @@ async def tenant_transaction(
     except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise ServiceUnavailable() from exc
     try:
-        await conn.execute(begin_statement(readonly=False, tenant_id=tenant_id))
+        await open_transaction(conn, readonly=False, tenant_id=tenant_id)
         try:
             yield conn
         except BaseException:
@@ -188,13 +281,12 @@ async def provide_db(request: Request[Any, Any, Any], principal: Any) -> AsyncIt
     except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise ServiceUnavailable() from exc
     try:
-        await conn.execute(
-            begin_statement(
-                readonly=request.method in SAFE_METHODS,
-                tenant_id=tenant_id,
-                identity=identity,
-                generic_plans=opt.get("generic_plans", False),
-            )
+        await open_transaction(
+            conn,
+            readonly=request.method in SAFE_METHODS,
+            tenant_id=tenant_id,
+            identity=identity,
+            generic_plans=opt.get("generic_plans", False),
         )
         try:
             yield conn
@@ -268,12 +360,34 @@ async def check_role(conn: asyncpg.Connection) -> None:
             + ", ".join(problems)
             + " (connect as the application role, e.g. reten_app)"
         )
+    if await is_citus(conn):
+        await check_citus(conn)
+
+
+async def check_citus(conn: asyncpg.Connection) -> None:
+    """On Citus, refuse to serve unless the tenant context reaches the workers, every table is distributed
+    as the schema expects (``reten migrate`` does it), and Citus can connect as the definer roles."""
+    problems = []
     propagation = await queries.db.citus_propagation(conn)
-    if propagation is not None and propagation != "local":
-        raise RuntimeError(
-            "refusing to start: Citus is installed but citus.propagate_set_commands is not 'local', "
-            "so SET LOCAL app.tenant_id would not reach the workers"
+    if propagation != "local":
+        problems.append(
+            f"citus.propagate_set_commands is {propagation!r}, not 'local', so SET LOCAL app.tenant_id would "
+            "not reach the workers (`reten migrate` sets it for the database; a server-wide setting may "
+            "override it)"
         )
+    misplaced = [r async for r in queries.db.citus_misplaced(conn)]
+    if misplaced:
+        problems.append(
+            "the schema is not fully distributed (run `reten migrate` as the owner): "
+            + "; ".join(f"app.{r['table_name']} must be {r['expected']}" for r in misplaced)
+        )
+    if missing := [r["rolname"] async for r in queries.db.citus_roles_without_login(conn)]:
+        problems.append(
+            f"Citus connects to the workers as {', '.join(missing)}, which cannot log in "
+            "(run migrations/cluster/citus.sql as a superuser on the coordinator)"
+        )
+    if problems:
+        raise RuntimeError("refusing to start on Citus: " + " | ".join(problems))
 
 
 @asynccontextmanager
@@ -322,6 +436,7 @@ async def migrate(owner_dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]
             await queries.migrations.create_ledger(conn)
             applied = {r["version"]: r for r in [r async for r in queries.migrations.applied(conn)]}
             done: list[str] = []
+            citus = await queries.db.has_citus(conn)
             for version, path in discover(directory):
                 text = path.read_text(encoding="utf-8")
                 checksum = hashlib.sha256(text.encode()).hexdigest()
@@ -333,9 +448,17 @@ async def migrate(owner_dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]
                         )
                     continue
                 async with conn.transaction():
+                    if citus and not await queries.migrations.citus_distributed(conn):
+                        # The database is plain PostgreSQL to its migrations until it is distributed:
+                        # Citus would otherwise send each object to the workers as it is created, over
+                        # a connection per role, and a migration that switches roles (0007) would act
+                        # on the workers in two transactions that cannot see each other. Distribution
+                        # (app.distribute_on_citus) then creates on the workers what the tables need.
+                        await conn.execute("set local citus.enable_ddl_propagation = off")
                     await conn.execute(text)
                     await queries.migrations.record(conn, version=version, name=path.name, checksum=checksum)
                 done.append(path.name)
+            await queries.migrations.distribute_on_citus(conn)
             return done
         finally:
             await queries.migrations.unlock(conn, key=MIGRATION_LOCK_KEY)

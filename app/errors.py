@@ -7,6 +7,7 @@ Never a stack trace, SQL text or another tenant's data.
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -200,7 +201,7 @@ def _classify(exc: BaseException) -> tuple[int, str, dict[str, str], list[ErrorD
         headers = dict(exc.headers or {})
         return exc.status_code, str(exc.detail), headers, None
     if isinstance(exc, asyncpg.UniqueViolationError):
-        message = CONSTRAINT_MESSAGES.get(exc.constraint_name or "", "resource already exists")
+        message = CONSTRAINT_MESSAGES.get(constraint_of(exc), "resource already exists")
         return 409, message, {}, None
     if isinstance(exc, asyncpg.ForeignKeyViolationError):
         return 409, "a referenced resource does not exist or is still referenced", {}, None
@@ -216,6 +217,21 @@ def _classify(exc: BaseException) -> tuple[int, str, dict[str, str], list[ErrorD
         return 503, "Service temporarily unavailable, retry later", {"Retry-After": "1"}, None
     log.exception("unhandled_error", exc_info=exc)
     return 500, "Internal server error", {}, None
+
+
+_SHARD_SUFFIX = re.compile(r"_\d+$")
+_QUOTED_CONSTRAINT = re.compile(r'constraint "([^"]+)"')
+
+
+def constraint_of(exc: asyncpg.PostgresError) -> str:
+    """The violated constraint's name. On Citus the error is relayed from a shard: the constraint is
+    named only in the message, and with the shard id appended (``tenants_slug_key_102010``), which is
+    dropped when the plain name is unknown."""
+    name = getattr(exc, "constraint_name", None)
+    if not name:
+        found = _QUOTED_CONSTRAINT.search(str(getattr(exc, "message", "") or ""))
+        name = found.group(1) if found else ""
+    return name if name in CONSTRAINT_MESSAGES else _SHARD_SUFFIX.sub("", name)
 
 
 def _validation_details(extra: Any) -> list[ErrorDetail]:

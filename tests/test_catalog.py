@@ -54,15 +54,16 @@ async def rls_violations(conn: asyncpg.Connection) -> list[str]:
 
 
 async def isolation_policy_violations(conn: asyncpg.Connection) -> list[str]:
-    """Every tenant table has a permissive FOR ALL policy for everyone, both clauses keyed on the context."""
+    """Every tenant table has a permissive FOR ALL policy for everyone, both clauses keyed on the context
+    and nothing else (no subquery: Citus refuses them in policies on distributed tables)."""
     rows = await conn.fetch(
         """
         select t.name,
                exists (select 1 from pg_catalog.pg_policies p
                         where p.schemaname || '.' || p.tablename = t.name
                           and p.permissive = 'PERMISSIVE' and p.cmd = 'ALL' and p.roles = '{public}'
-                          and p.qual like '%tenant_id = ( SELECT app.current_tenant_id()%'
-                          and p.with_check like '%tenant_id = ( SELECT app.current_tenant_id()%') as ok
+                          and p.qual = '(tenant_id = app.current_tenant_id())'
+                          and p.with_check = '(tenant_id = app.current_tenant_id())') as ok
           from (select c.oid::regclass::text as name
                   from pg_catalog.pg_class c
                   join pg_catalog.pg_namespace n on n.oid = c.relnamespace

@@ -243,6 +243,28 @@ def test_tenant_context_renders_only_uuids() -> None:
         begin_statement(readonly=False, tenant_id="x'; drop table app.users; --")  # type: ignore[arg-type]
 
 
+def test_the_citus_opening_sends_the_tenant_context_alone() -> None:
+    """Citus re-sends the whole string of every SET LOCAL to each worker connection it opens later: the
+    tenant context is a statement of its own, the role is not a SET at all, and generic plans (which
+    Citus cannot route) are not forced."""
+    import uuid
+
+    from app.db import opening
+
+    tenant = uuid.UUID("6f1c2b8e-0000-4000-8000-000000000001")
+    assert opening(True, readonly=True, tenant_id=tenant, generic_plans=True) == (
+        "begin isolation level read committed read only",
+        "set local app.tenant_id = '6f1c2b8e-0000-4000-8000-000000000001'",
+    )
+    assert opening(True, readonly=False, tenant_id=None, identity=True) == (
+        "begin; select set_config('role', 'reten_identity', true), "
+        "set_config('citus.multi_shard_modify_mode', 'sequential', true)",
+    )
+    assert opening(False, readonly=False, tenant_id=tenant) == (
+        "begin; set local app.tenant_id = '6f1c2b8e-0000-4000-8000-000000000001'",
+    )
+
+
 async def test_access_log_line_and_log_requests_switch(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -402,6 +402,13 @@ async def move(
     )
     if moved is None:  # cannot happen under the row lock; refuse rather than write half a change
         raise Conflict("The activity changed concurrently; retry")
+    if to_status == machine.READY and activity["status"] != machine.READY:
+        await notify_ready(conn, tenant_id)
+
+
+async def notify_ready(conn: Connection, tenant_id: uuid.UUID) -> None:
+    """Wake the dispatchers at commit: an activity of this tenant became READY."""
+    await queries.activities.notify_ready(conn, tenant_id=tenant_id)
 
 
 async def cancel(conn: Connection, tenant_id: uuid.UUID, activity_id: uuid.UUID, reason: str | None) -> None:

@@ -1,7 +1,8 @@
 """``reten dispatcher``: push dispatch in its own process (CONTRACT.md §8).
 
 It wakes every ``DISPATCH_INTERVAL_S`` and at once when an activity becomes READY (LISTEN
-``reten_activity_ready``, sent by a trigger). A round asks which tenants have due work (the one
+``reten_activity_ready``, sent by the service in the transaction that made it READY). A round asks
+which tenants have due work (the one
 cross-tenant read, ``app.dispatch_due_tenants``), claims up to ``DISPATCH_BATCH_PER_TENANT`` activities
 in each tenant's own context (``FOR UPDATE SKIP LOCKED``, then a lease, so several dispatchers never take
 the same activity), interleaves the tenants' claims so one tenant cannot starve the others, and delivers

@@ -32,7 +32,7 @@ async def _configure(settings: Any, world: dict[str, Any], url: str) -> None:
     import asyncpg
     import msgspec
 
-    from app.db import _init_connection, begin_statement
+    from app.db import _init_connection, open_transaction
     from app.dispatch import service as dispatch
     from app.dispatch.schemas import DispatchConfigWrite
     from app.state import Services
@@ -44,7 +44,7 @@ async def _configure(settings: Any, world: dict[str, Any], url: str) -> None:
         yom = await conn.fetchval("select id from app.dispatch_providers where code = 'YOM'")
         for t in world["tenants"]:
             tenant_id = uuid.UUID(t["id"])
-            await conn.execute(begin_statement(readonly=False, tenant_id=tenant_id))
+            await open_transaction(conn, readonly=False, tenant_id=tenant_id)
             body = {
                 "dispatchProviderId": str(yom),
                 "channel": "SALESMAN",
@@ -63,7 +63,8 @@ async def _ready_tasks(settings: Any, tenant: dict[str, Any], count: int) -> lis
     """``count`` READY tasks of ``tenant`` in one transaction; each id with the time it committed."""
     import asyncpg
 
-    from app.db import begin_statement
+    from app.activities.service import notify_ready
+    from app.db import open_transaction
 
     conn = await asyncpg.connect(settings.database_url)
     sql = """
@@ -76,6 +77,7 @@ async def _ready_tasks(settings: Any, tenant: dict[str, Any], count: int) -> lis
       ), e as (
         insert into app.activity_status_events (activity_id, event_type, to_status)
         select id, 'CREATED', 'READY' from a
+        returning 1
       )
       select id from a
     """
@@ -85,8 +87,10 @@ async def _ready_tasks(settings: Any, tenant: dict[str, Any], count: int) -> lis
         uuid.UUID(tenant["operator_ids"][0]),
     )
     try:
-        await conn.execute(begin_statement(readonly=False, tenant_id=uuid.UUID(tenant["id"])))
+        tenant_id = uuid.UUID(tenant["id"])
+        await open_transaction(conn, readonly=False, tenant_id=tenant_id)
         ids = [r["id"] for r in await conn.fetch(sql, *args, count)]
+        await notify_ready(conn, tenant_id)
         await conn.execute("commit")
         committed = time.time()
         return [(i, committed) for i in ids]

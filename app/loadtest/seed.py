@@ -23,7 +23,7 @@ from app.auth.principal import Principal
 from app.commerces import service as commerces
 from app.commerces.schemas import CommerceSync
 from app.config import Settings
-from app.db import _init_connection, begin_statement, queries
+from app.db import _init_connection, open_transaction, queries
 from app.operators import service as operators
 from app.operators.schemas import OperatorSync
 from app.routes import service as routes
@@ -69,7 +69,7 @@ async def _tenant(
     conn: asyncpg.Connection, services: Services, n: int, tag: str, password: str
 ) -> tuple[Any, Any]:
     """One tenant with the load-test admin as its ADMIN; returns (tenant id, admin user id)."""
-    await conn.execute(begin_statement(readonly=False, tenant_id=None, identity=True))
+    await open_transaction(conn, readonly=False, tenant_id=None, identity=True)
     created = await tenants.setup(
         conn,
         services,
@@ -91,7 +91,7 @@ async def _tenant(
 async def _directory(
     conn: asyncpg.Connection, tenant_id: uuid.UUID, admin_id: uuid.UUID, n_commerces: int, n_operators: int
 ) -> dict[str, Any]:
-    await conn.execute(begin_statement(readonly=False, tenant_id=tenant_id))
+    await open_transaction(conn, readonly=False, tenant_id=tenant_id)
     admin = Principal(
         kind="user",
         user_id=admin_id,
@@ -126,7 +126,7 @@ async def _directory(
 async def _tasks(conn: asyncpg.Connection, tenant_id: uuid.UUID, world: dict[str, Any], count: int) -> None:
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=1)
     for first in range(0, count, CHUNK):
-        await conn.execute(begin_statement(readonly=False, tenant_id=tenant_id))
+        await open_transaction(conn, readonly=False, tenant_id=tenant_id)
         await conn.execute("set local statement_timeout = 0")  # bulk setup, not a request
         await queries.loadtest.seed_tasks(
             conn,

@@ -1,6 +1,7 @@
-"""Tenant defaults, seeded by POST /api/tenant/setup in the same transaction, as the service role with
-the new tenant's context set (CONTRACT.md §3: the task result types of the docs example; no
-target-resolution config, the built-in default applies until the tenant creates one)."""
+"""Tenant defaults, seeded by POST /api/tenant/setup in the same transaction, as reten_identity
+(granted just these inserts: migrations/0008) with the new tenant's context set (CONTRACT.md §3: the
+task result types of the docs example; no target-resolution config, the built-in default applies until
+the tenant creates one)."""
 
 from __future__ import annotations
 

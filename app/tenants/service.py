@@ -7,7 +7,7 @@ from typing import Any
 
 from app.auth.permissions import permissions_for
 from app.auth.principal import Principal
-from app.db import Connection, leave_identity_role, use_tenant
+from app.db import Connection, use_tenant
 from app.errors import NotFound
 from app.state import Services
 from app.structs import from_row
@@ -22,7 +22,7 @@ __all__ = ("get_visible", "list_mine", "list_visible", "setup", "update")
 async def setup(conn: Connection, services: Services, data: TenantSetup) -> TenantCreated:
     """Create the tenant, create or link its admin (an existing email keeps its password and whatever it
     holds in other tenants) as ADMIN of this tenant only, and seed the tenant's defaults: one
-    transaction."""
+    transaction, all of it as reten_identity (Citus refuses a role switch after a distributed write)."""
     tenant_id = uuid.uuid4()
     tenant = await repo.create(conn, tenant_id, data.name, data.slug)
     await use_tenant(conn, tenant_id)
@@ -36,7 +36,6 @@ async def setup(conn: Connection, services: Services, data: TenantSetup) -> Tena
             last_name=data.admin_last_name,
         )
     await users.add_membership(conn, tenant_id, admin["id"], ["ADMIN"])
-    await leave_identity_role(conn)
     await seed_tenant(conn, tenant_id)
     return TenantCreated(id=tenant.id, name=tenant.name, slug=tenant.slug)
 

@@ -13,7 +13,7 @@ import uuid
 from app.api_keys import repo as api_keys
 from app.auth.permissions import ROLES, highest_rank, normalize_roles
 from app.auth.principal import Principal
-from app.db import Connection, leave_identity_role, queries
+from app.db import Connection, queries
 from app.errors import IDENTIFIER_TAKEN, BadRequest, Conflict, Forbidden
 from app.state import Services
 from app.structs import from_row
@@ -122,7 +122,6 @@ async def remove_from_tenant(
     target = await repo.get_member(conn, caller.tenant, user_id)
     ensure_manages(caller, target["roles"], "Cannot remove a user at same or higher level")
     await repo.remove_membership(conn, caller.tenant, user_id)
-    await leave_identity_role(conn)  # API keys are a tenant table: the service role's grants
     for key_id in await api_keys.revoke_for_user(conn, caller.tenant, user_id):
         services.api_key_cache.evict(key_id)
 

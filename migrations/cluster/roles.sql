@@ -26,10 +26,10 @@ end
 $$;
 
 -- The owner hands function ownership to reten_auth and grants to the others, so it must be a member.
-grant reten_auth to reten_owner with admin false, inherit false, set true;
-grant reten_identity to reten_owner with admin false, inherit false, set true;
+grant reten_auth to reten_owner with inherit false, set true;
+grant reten_identity to reten_owner with inherit false, set true;
 -- The service may become reten_identity for one transaction; it inherits nothing from it.
-grant reten_identity to reten_app with admin false, inherit false, set true;
+grant reten_identity to reten_app with inherit false, set true;
 
 -- Fail fast instead of hanging: a runaway statement or an abandoned transaction cannot hold a backend.
 alter role reten_app set statement_timeout = '5s';

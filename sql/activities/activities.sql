@@ -12,7 +12,7 @@ select c.id, c.name, c.external_id, c.tax_id, c.is_active, c.metadata,
        (select coalesce(json_agg(json_build_object(
                  'id', u.id,
                  'roles', array(select r.role from app.commerce_user_roles r
-                                 where r.tenant_id = u.tenant_id and r.commerce_user_id = u.id))
+                                 where r.tenant_id = :tenant_id and r.commerce_user_id = u.id))
                  order by u.created_at, u.id), '[]')
           from app.commerce_users u
          where u.tenant_id = :tenant_id and u.commerce_id = c.id and u.is_active) as people,
@@ -41,7 +41,7 @@ select c.id, c.name, c.external_id, c.tax_id, c.is_active, c.metadata,
                                         'type', k.criteria_type, 'config', k.criteria_config,
                                         'priority', k.priority) order by k.priority, k.id), '[]')
                                 from app.target_resolution_criteria k
-                               where k.tenant_id = g.tenant_id and k.config_id = g.id))
+                               where k.tenant_id = :tenant_id and k.config_id = g.id))
           from app.target_resolution_configs g
          where g.tenant_id = :tenant_id and g.is_active
          order by g.priority, g.created_at
@@ -62,7 +62,8 @@ select c.id, c.name, c.external_id, c.tax_id, c.is_active, c.metadata,
   left join app.commerces c on c.tenant_id = :tenant_id and c.id = :commerce_id;
 
 -- name: insert_activity(tenant_id, id, type, channel, status, reason, user_status, score, idempotency_key, scheduled_at, suggested_execution_time, assignment_reason, commerce_id, route_id, operator_id, target_criteria, last_error, targets, attributes, events)^
--- Create an activity with its target users, attributes and status events in one statement. The
+-- Create an activity with its target users, attributes and status events in one statement (each INSERT
+-- ... SELECT says RETURNING: Citus runs one without as a COPY, which row-level security refuses). The
 -- idempotency key is claimed by ON CONFLICT DO NOTHING: on a repeat (even one still in flight, which
 -- this waits for) nothing at all is written and no row comes back.
 with a as (
@@ -77,24 +78,27 @@ with a as (
 ), targets as (
   insert into app.activity_target_users (tenant_id, activity_id, commerce_user_id, resolution_status,
                                          resolution_strategy, lock_reason, error_message, resolved_at, locked_at)
-  select a.tenant_id, a.id, t.commerce_user_id, t.resolution_status, t.resolution_strategy, t.lock_reason,
+  select :tenant_id, a.id, t.commerce_user_id, t.resolution_status, t.resolution_strategy, t.lock_reason,
          t.error_message,
-         case when t.resolution_status in ('RESOLVED', 'LOCKED') then clock_timestamp() end,
-         case when t.resolution_status = 'LOCKED' then clock_timestamp() end
+         statement_timestamp() + case when t.resolution_status in ('RESOLVED', 'LOCKED') then interval '0' end,
+         statement_timestamp() + case when t.resolution_status = 'LOCKED' then interval '0' end
     from a, jsonb_populate_recordset(null::app.activity_target_users, :targets::jsonb) t
+  returning 1
 ), attributes as (
   insert into app.activity_attributes (tenant_id, activity_id, attribute_key_id, strategy, resolver_type, hook_url,
                                        value, fallback, resolution_status, resolved_at, error_message)
-  select a.tenant_id, a.id, t.attribute_key_id, t.strategy, t.resolver_type, t.hook_url, t.value, t.fallback,
+  select :tenant_id, a.id, t.attribute_key_id, t.strategy, t.resolver_type, t.hook_url, t.value, t.fallback,
          t.resolution_status,
-         case when t.resolution_status in ('RESOLVED', 'FALLBACK') then clock_timestamp() end, t.error_message
+         statement_timestamp() + case when t.resolution_status in ('RESOLVED', 'FALLBACK') then interval '0' end, t.error_message
     from a, jsonb_populate_recordset(null::app.activity_attributes, :attributes::jsonb) t
+  returning 1
 ), events as (
   insert into app.activity_status_events (tenant_id, activity_id, event_type, from_status, to_status, error_code,
                                           error_message)
-  select a.tenant_id, a.id, e.event_type, e.from_status, e.to_status, e.error_code, e.error_message
+  select :tenant_id, a.id, e.event_type, e.from_status, e.to_status, e.error_code, e.error_message
     from a, jsonb_populate_recordset(null::app.activity_status_events, :events::jsonb) with ordinality e
    order by e.ordinality
+  returning 1
 )
 select a.id, a.type, a.channel, a.status, a.reason, a.user_status, a.score, a.idempotency_key, a.scheduled_at,
        a.suggested_execution_time, a.assignment_reason, a.commerce_id, a.route_id, a.operator_id,
@@ -102,9 +106,9 @@ select a.id, a.type, a.channel, a.status, a.reason, a.user_status, a.score, a.id
        c.name as commerce_name, c.external_id as commerce_external_id, r.name as route_name,
        o.first_name as operator_first_name, o.last_name as operator_last_name
   from a
-  join app.commerces c on c.tenant_id = a.tenant_id and c.id = a.commerce_id
-  left join app.routes r on r.tenant_id = a.tenant_id and r.id = a.route_id
-  left join app.operators o on o.tenant_id = a.tenant_id and o.id = a.operator_id;
+  join app.commerces c on c.tenant_id = :tenant_id and c.id = a.commerce_id
+  left join app.routes r on r.tenant_id = :tenant_id and r.id = a.route_id
+  left join app.operators o on o.tenant_id = :tenant_id and o.id = a.operator_id;
 
 -- name: id_by_idempotency_key(tenant_id, idempotency_key)$
 -- The activity that holds an idempotency key (for the 409 of a repeated create).
@@ -174,6 +178,13 @@ select id, type, channel, status, commerce_id, target_criteria
  where tenant_id = :tenant_id and id = :id
    for update;
 
+-- name: notify_ready(tenant_id)$
+-- Wake the dispatchers: an activity of this tenant became READY (created, or resolved on retry). Sent by
+-- the service in the transaction that made it READY (delivered at commit, identical ones folded), from
+-- the connection it holds: on Citus that is the coordinator, where the dispatchers LISTEN (a trigger
+-- would fire on the worker that holds the row).
+select pg_notify('reten_activity_ready', :tenant_id::uuid::text) is null;
+
 -- name: move(tenant_id, id, from_status, to_status, event_type, error_code, error_message, cancel_reason, provider_activity_id, attempted, retry_at)$
 -- Change an activity's status and write its status event, in one statement (from_status = to_status
 -- records the event alone). Nothing happens unless the activity is still in from_status. A dispatch
@@ -181,7 +192,7 @@ select id, type, channel, status, commerce_id, target_criteria
 -- releases the delivery lease. Returns the event's id.
 with moved as (
   update app.activities
-     set status = :to_status, updated_at = clock_timestamp(),
+     set status = :to_status, updated_at = statement_timestamp(),
          last_error = case when :error_message::text is not null then :error_message else last_error end,
          cancel_reason = coalesce(:cancel_reason, cancel_reason),
          provider_activity_id = coalesce(:provider_activity_id, provider_activity_id),
@@ -193,7 +204,7 @@ with moved as (
 )
 insert into app.activity_status_events (tenant_id, activity_id, event_type, from_status, to_status, error_code,
                                         error_message)
-select tenant_id, id, :event_type, :from_status, :to_status, :error_code, :error_message from moved
+select :tenant_id, id, :event_type, :from_status, :to_status, :error_code, :error_message from moved
 returning id;
 
 -- name: status_events(tenant_id, activity_id)
@@ -223,13 +234,15 @@ select t.id, t.activity_id, t.attribute_key_id, k.key, t.strategy, t.resolver_ty
  order by k.key;
 
 -- name: update_targets(tenant_id, rows)!
--- Write re-resolved target users (whole rows as JSON; only the resolution columns change).
+-- Write re-resolved target users (whole rows as JSON; only the resolution columns change). A time set
+-- only in some cases is `statement_timestamp() + case ... interval '0' end` (null otherwise): Citus
+-- refuses a non-immutable function inside a CASE of a modification.
 update app.activity_target_users t
    set commerce_user_id = r.commerce_user_id, resolution_status = r.resolution_status,
        lock_reason = r.lock_reason, error_message = r.error_message,
-       resolved_at = case when r.resolution_status in ('RESOLVED', 'LOCKED') then clock_timestamp() end,
-       locked_at = case when r.resolution_status = 'LOCKED' then clock_timestamp() end,
-       updated_at = clock_timestamp()
+       resolved_at = statement_timestamp() + case when r.resolution_status in ('RESOLVED', 'LOCKED') then interval '0' end,
+       locked_at = statement_timestamp() + case when r.resolution_status = 'LOCKED' then interval '0' end,
+       updated_at = statement_timestamp()
   from jsonb_populate_recordset(null::app.activity_target_users, :rows::jsonb) r
  where t.tenant_id = :tenant_id and t.id = r.id;
 
@@ -237,8 +250,8 @@ update app.activity_target_users t
 -- Write re-resolved attributes (whole rows as JSON; only the resolution columns change).
 update app.activity_attributes t
    set value = r.value, resolver_type = r.resolver_type, resolution_status = r.resolution_status,
-       resolved_at = case when r.resolution_status in ('RESOLVED', 'FALLBACK') then clock_timestamp() end,
-       error_message = r.error_message, updated_at = clock_timestamp()
+       resolved_at = statement_timestamp() + case when r.resolution_status in ('RESOLVED', 'FALLBACK') then interval '0' end,
+       error_message = r.error_message, updated_at = statement_timestamp()
   from jsonb_populate_recordset(null::app.activity_attributes, :rows::jsonb) r
  where t.tenant_id = :tenant_id and t.id = r.id;
 

@@ -25,7 +25,7 @@ insert into app.task_result_types as t (tenant_id, code, label, requires_future_
 values (:tenant_id, :code, :label, :requires_future_scheduled_at)
 on conflict (tenant_id, code) do update
    set label = excluded.label, requires_future_scheduled_at = excluded.requires_future_scheduled_at,
-       is_active = true, updated_at = clock_timestamp()
+       is_active = true, updated_at = excluded.updated_at
  where not t.is_active
 returning id, code, label, requires_future_scheduled_at, is_active, created_at, updated_at;
 
@@ -33,7 +33,7 @@ returning id, code, label, requires_future_scheduled_at, is_active, created_at, 
 -- Write a result type's editable fields (merged by the caller).
 update app.task_result_types
    set label = :label, requires_future_scheduled_at = :requires_future_scheduled_at, is_active = :is_active,
-       updated_at = clock_timestamp()
+       updated_at = statement_timestamp()
  where tenant_id = :tenant_id and id = :id
 returning id, code, label, requires_future_scheduled_at, is_active, created_at, updated_at;
 
@@ -52,7 +52,7 @@ select g.id, g.resolution_strategy, g.fallback_to_commerce_rep, g.fallback_to_ow
                  'id', k.id, 'criteriaType', k.criteria_type, 'criteriaConfig', k.criteria_config,
                  'priority', k.priority) order by k.priority, k.created_at, k.id), '[]')
           from app.target_resolution_criteria k
-         where k.tenant_id = g.tenant_id and k.config_id = g.id) as criteria
+         where k.tenant_id = :tenant_id and k.config_id = g.id) as criteria
   from app.target_resolution_configs g
  where g.tenant_id = :tenant_id and (:id::uuid is null or g.id = :id)
  order by g.is_active desc, g.priority, g.created_at, g.id;
@@ -76,17 +76,19 @@ returning id;
 update app.target_resolution_configs
    set resolution_strategy = :resolution_strategy, fallback_to_commerce_rep = :fallback_to_commerce_rep,
        fallback_to_owner = :fallback_to_owner, priority = :priority, is_active = :is_active,
-       updated_at = clock_timestamp()
+       updated_at = statement_timestamp()
  where tenant_id = :tenant_id and id = :id;
 
 -- name: replace_criteria(tenant_id, config_id, rows)!
--- A config's criteria become exactly the given rows ({type, config, priority} as JSON).
+-- A config's criteria become exactly the given rows ({type, config, priority} as JSON). RETURNING: Citus
+-- runs an INSERT ... SELECT without one as a COPY, which row-level security does not allow.
 with gone as (
   delete from app.target_resolution_criteria where tenant_id = :tenant_id and config_id = :config_id
 )
 insert into app.target_resolution_criteria (tenant_id, config_id, criteria_type, criteria_config, priority)
 select :tenant_id, :config_id, r.type, coalesce(r.config, '{}'), r.priority
-  from jsonb_to_recordset(:rows::jsonb) as r(type text, config jsonb, priority integer);
+  from jsonb_to_recordset(:rows::jsonb) as r(type text, config jsonb, priority integer)
+returning id;
 
 -- name: policies(tenant_id)
 -- The tenant's attribute policies with their key.
@@ -104,7 +106,7 @@ with p as (
   values (:tenant_id, :attribute_key_id, :strategy, :resolver_type, :hook_url)
   on conflict (tenant_id, attribute_key_id) do update
      set strategy = excluded.strategy, resolver_type = excluded.resolver_type, hook_url = excluded.hook_url,
-         updated_at = clock_timestamp()
+         updated_at = excluded.updated_at
   returning p.id, p.attribute_key_id, p.strategy, p.resolver_type, p.hook_url, p.created_at, p.updated_at
 )
 select p.*, k.key, k.label from p join app.attribute_keys k on k.id = p.attribute_key_id;

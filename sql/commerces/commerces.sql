@@ -49,11 +49,15 @@ returning id, external_id, name, global_external_id, tax_id, is_active, is_place
           created_at, updated_at;
 
 -- name: deactivate_commerce(tenant_id, id)$
--- Soft delete; returns the id, or null when the tenant has no such commerce.
-update app.commerces
-   set is_active = false, updated_at = case when is_active then now() else updated_at end
- where tenant_id = :tenant_id and id = :id
-returning id;
+-- Soft delete; returns the id, or null when the tenant has no such commerce. updated_at moves only when
+-- the commerce was active (a condition, not a CASE: Citus refuses non-immutable functions in CASE).
+with changed as (
+  update app.commerces set is_active = false, updated_at = now()
+   where tenant_id = :tenant_id and id = :id and is_active
+  returning id
+)
+select coalesce((select id from changed),
+                (select id from app.commerces where tenant_id = :tenant_id and id = :id));
 
 -- name: tax_id_taken(tenant_id, items)
 -- Items (ordinal, tax_id) whose tax_id belongs to another commerce of the tenant.
@@ -85,7 +89,7 @@ with incoming as (
          is_placeholder = excluded.is_placeholder,
          metadata = c.metadata || excluded.metadata,
          is_active = true,
-         updated_at = now()
+         updated_at = excluded.updated_at
    where (c.name, c.global_external_id, c.tax_id, c.is_placeholder, c.is_active,
           c.metadata || excluded.metadata)
          is distinct from (excluded.name, excluded.global_external_id, excluded.tax_id, excluded.is_placeholder,

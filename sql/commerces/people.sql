@@ -3,7 +3,7 @@
 select u.id, u.commerce_id, u.external_id, u.first_name, u.last_name, u.source, u.is_active, u.created_at,
        u.updated_at,
        coalesce(array(select r.role from app.commerce_user_roles r
-                       where r.tenant_id = u.tenant_id and r.commerce_user_id = u.id
+                       where r.tenant_id = :tenant_id and r.commerce_user_id = u.id
                        order by r.role), '{}') as roles
   from app.commerce_users u
  where u.tenant_id = :tenant_id and u.commerce_id = any(:commerce_ids::uuid[])
@@ -14,7 +14,7 @@ select u.id, u.commerce_id, u.external_id, u.first_name, u.last_name, u.source, 
 select u.id, u.commerce_id, u.external_id, u.first_name, u.last_name, u.source, u.is_active, u.created_at,
        u.updated_at,
        coalesce(array(select r.role from app.commerce_user_roles r
-                       where r.tenant_id = u.tenant_id and r.commerce_user_id = u.id
+                       where r.tenant_id = :tenant_id and r.commerce_user_id = u.id
                        order by r.role), '{}') as roles
   from app.commerce_users u
  where u.tenant_id = :tenant_id and u.commerce_id = :commerce_id and u.id = :id

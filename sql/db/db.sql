@@ -12,6 +12,35 @@ select r.rolname as role_name, r.rolsuper as is_superuser, r.rolbypassrls as byp
 select case when exists (select 1 from pg_catalog.pg_extension where extname = 'citus')
             then pg_catalog.current_setting('citus.propagate_set_commands', true) end;
 
+-- name: has_citus()$
+-- Is the citus extension installed in this database? (Chooses how transactions open: app/db.py.)
+select exists (select 1 from pg_catalog.pg_extension where extname = 'citus');
+
+-- name: citus_misplaced()
+-- On Citus: the tables of the app schema not distributed as they must be (tenant tables by tenant_id and
+-- co-located, the global ones as reference tables). The service refuses to serve a half-distributed schema.
+select c.relname as table_name,
+       case when t.attname is not null then 'distributed by tenant_id, co-located with the other tenant tables'
+            else 'a reference table' end as expected
+  from pg_catalog.pg_class c
+  left join pg_catalog.pg_attribute t on t.attrelid = c.oid and t.attname = 'tenant_id' and not t.attisdropped
+  left join pg_catalog.pg_dist_partition p on p.logicalrelid = c.oid
+ where c.relnamespace = 'app'::regnamespace and c.relkind in ('r', 'p')
+   and not case when t.attname is not null
+                then p.partmethod = 'h'
+                     and pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) = 'tenant_id'
+                     and p.colocationid = (select min(q.colocationid) from pg_catalog.pg_dist_partition q
+                                            where q.partmethod = 'h'
+                                              and q.logicalrelid::regclass::text like 'app.%')
+                else p.partmethod = 'n' end is true
+ order by c.relname;
+
+-- name: citus_roles_without_login()
+-- On Citus: the definer roles Citus must connect to the workers as (they need LOGIN there).
+select rolname from pg_catalog.pg_roles
+ where rolname in ('reten_identity', 'reten_auth') and not rolcanlogin
+ order by rolname;
+
 -- name: ping()$
 -- Readiness probe.
 select 1;

@@ -61,12 +61,12 @@ on conflict (tenant_id, id) do update
    set dispatch_provider_id = excluded.dispatch_provider_id, channel = excluded.channel,
        base_url = excluded.base_url, settings = excluded.settings, credentials = excluded.credentials,
        credentials_key_id = excluded.credentials_key_id, is_active = excluded.is_active,
-       updated_at = clock_timestamp()
+       updated_at = excluded.updated_at
 returning id;
 
 -- name: deactivate_config(tenant_id, id)$
 -- Soft delete: the config stops being used; a later create for the channel may take its place.
-update app.dispatch_configs set is_active = false, updated_at = clock_timestamp()
+update app.dispatch_configs set is_active = false, updated_at = statement_timestamp()
  where tenant_id = :tenant_id and id = :id
 returning id;
 
@@ -91,7 +91,7 @@ update app.dispatch_configs set credentials = :credentials, credentials_key_id =
 -- An activity about to be dispatched, row-locked, with the active config of its channel (config columns
 -- null when there is none) and whether a delivery of it is already in flight (leased).
 select a.id, a.type, a.status, a.channel, a.commerce_id, a.target_criteria, a.dispatch_attempt_count,
-       coalesce(a.dispatch_lease_until > clock_timestamp(), false) as leased,
+       coalesce(a.dispatch_lease_until > statement_timestamp(), false) as leased,
        c.id as config_id, c.base_url, c.credentials, p.code as provider_code, p.protocol_type
   from app.activities a
   left join app.dispatch_configs c on c.tenant_id = a.tenant_id and c.channel = a.channel and c.is_active
@@ -101,7 +101,7 @@ select a.id, a.type, a.status, a.channel, a.commerce_id, a.target_criteria, a.di
 
 -- name: take_lease(tenant_id, id, lease_s)!
 -- Hold the activity for one delivery attempt (released by the attempt's outcome, or by expiry).
-update app.activities set dispatch_lease_until = clock_timestamp() + make_interval(secs => :lease_s)
+update app.activities set dispatch_lease_until = statement_timestamp() + make_interval(secs => :lease_s)
  where tenant_id = :tenant_id and id = :id;
 
 -- name: release_lease(tenant_id, id)!
@@ -139,17 +139,17 @@ with due as (
     from app.activities a
    where a.tenant_id = :tenant_id and a.status = 'READY'
      and (a.next_attempt_at is null or a.next_attempt_at <= now())
-     and (a.dispatch_lease_until is null or a.dispatch_lease_until <= clock_timestamp())
+     and (a.dispatch_lease_until is null or a.dispatch_lease_until <= statement_timestamp())
      and exists (select 1 from app.dispatch_configs c
-                  where c.tenant_id = a.tenant_id and c.channel = a.channel and c.is_active)
+                  where c.tenant_id = :tenant_id and c.channel = a.channel and c.is_active)
    order by a.scheduled_at, a.id
    limit :limit
      for update of a skip locked
 )
 update app.activities a
-   set dispatch_lease_until = clock_timestamp() + make_interval(secs => :lease_s)
+   set dispatch_lease_until = statement_timestamp() + make_interval(secs => :lease_s)
   from due
- where a.tenant_id = due.tenant_id and a.id = due.id
+ where a.tenant_id = :tenant_id and a.id = due.id
 returning a.id;
 
 -- name: create_provider(code, name, protocol_type)^
@@ -160,7 +160,7 @@ returning id;
 -- name: update_provider(id, name, is_active)^
 -- Rename or switch a provider on/off (null: unchanged).
 update app.dispatch_providers
-   set name = coalesce(:name, name), is_active = coalesce(:is_active, is_active), updated_at = clock_timestamp()
+   set name = coalesce(:name, name), is_active = coalesce(:is_active, is_active), updated_at = statement_timestamp()
  where id = :id
 returning id;
 
@@ -170,7 +170,7 @@ insert into app.dispatch_channel_definitions as d (dispatch_provider_id, channel
 values (:dispatch_provider_id, :channel, :credential_schema::jsonb, :settings_schema::jsonb)
 on conflict (dispatch_provider_id, channel) do update
    set credential_schema = excluded.credential_schema, settings_schema = excluded.settings_schema,
-       updated_at = clock_timestamp()
+       updated_at = excluded.updated_at
 returning id, dispatch_provider_id, channel, credential_schema, settings_schema, created_at, updated_at;
 
 -- name: provider(id)^
@@ -188,7 +188,7 @@ select p.id, p.code, p.name, p.protocol_type, p.is_active,
 -- Where a delivery of the activity stands, read without a lock (manual dispatch waiting for an attempt in
 -- flight): its status, attempts so far, whether it is leased, and the last failed attempt's error.
 select a.status, a.dispatch_attempt_count,
-       coalesce(a.dispatch_lease_until > clock_timestamp(), false) as leased,
+       coalesce(a.dispatch_lease_until > statement_timestamp(), false) as leased,
        e.error_code, e.error_message
   from app.activities a
   left join lateral (

@@ -1,7 +1,8 @@
 -- The load-test seed (reten loadtest seed): tasks in bulk for one tenant, as the service would have
 -- left them. Task n (0-based) has id md5(tenant_id || '-' || n) so a pgbench script can address it, and
 -- its status by n % 20: 0-11 READY, 12 UNRESOLVED, 13-14 DISPATCHED, 15-18 COMPLETED (with a result,
--- EFFECTIVE or NOT_EFFECTIVE), 19 CANCELED; each with the status events that lead there.
+-- EFFECTIVE or NOT_EFFECTIVE), 19 CANCELED; each with the status events that lead there. Every INSERT ...
+-- SELECT says RETURNING: Citus runs one without as a COPY, which row-level security does not allow.
 
 -- name: seed_tasks(tenant_id, first, count, commerce_ids, route_id, operator_ids, scheduled_from)$
 -- Tasks first .. first + count - 1, one minute apart from scheduled_from; returns how many were written.
@@ -25,6 +26,7 @@ with n as (
 ), created as (
   insert into app.activity_status_events (tenant_id, activity_id, event_type, from_status, to_status)
   select tenant_id, id, 'CREATED', null, 'READY' from a
+  returning 1
 ), moved as (
   insert into app.activity_status_events (tenant_id, activity_id, event_type, from_status, to_status)
   select tenant_id, id,
@@ -32,13 +34,15 @@ with n as (
                      when 'COMPLETED' then 'RESULT_RECEIVED' else 'CANCELED' end,
          'READY', status
     from a where status <> 'READY'
+  returning 1
 ), results as (
   insert into app.activity_results (tenant_id, activity_id, commerce_id, source, status, occurred_at, result,
                                     contact_type)
   select a.tenant_id, a.id, a.commerce_id, 'RETEN_ACTIVITY',
          case when hashtext(a.id::text) % 2 = 0 then 'EFFECTIVE' else 'NOT_EFFECTIVE' end,
-         clock_timestamp(), 'SALE_COMPLETED', 'OUTBOUND'
+         statement_timestamp(), 'SALE_COMPLETED', 'OUTBOUND'
     from a where a.status = 'COMPLETED'
+  returning 1
 )
 select count(*) from a;
 

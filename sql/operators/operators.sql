@@ -45,7 +45,7 @@ values (:tenant_id, :type, :first_name, :last_name, :email, :phone, :external_id
 on conflict (tenant_id, type, external_id) where external_id is not null do update
    set first_name = excluded.first_name, last_name = excluded.last_name, email = excluded.email,
        phone = excluded.phone, is_placeholder = excluded.is_placeholder,
-       metadata = o.metadata || excluded.metadata, is_active = true, updated_at = now()
+       metadata = o.metadata || excluded.metadata, is_active = true, updated_at = excluded.updated_at
  where not o.is_active
 returning id, type, first_name, last_name, email, phone, external_id, is_placeholder, is_active, metadata,
           created_at, updated_at;
@@ -86,7 +86,7 @@ select :tenant_id, i.type, i.external_id, i.first_name, i.last_name, i.email, i.
 on conflict (tenant_id, type, external_id) where external_id is not null do update
    set first_name = excluded.first_name, last_name = excluded.last_name, email = excluded.email,
        phone = excluded.phone, metadata = o.metadata || excluded.metadata, is_active = true,
-       updated_at = now()
+       updated_at = excluded.updated_at
  where (o.first_name, o.last_name, o.email, o.phone, o.is_active, o.metadata || excluded.metadata)
        is distinct from (excluded.first_name, excluded.last_name, excluded.email, excluded.phone, true,
                          o.metadata)

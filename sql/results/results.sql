@@ -39,7 +39,7 @@ on conflict (tenant_id, activity_id) where activity_id is not null do update
        occurred_at = excluded.occurred_at,
        result = excluded.result, comment = excluded.comment, contact_type = excluded.contact_type,
        operator_external_id = excluded.operator_external_id, future_scheduled_at = excluded.future_scheduled_at,
-       payload = excluded.payload, raw_payload = excluded.raw_payload, updated_at = clock_timestamp()
+       payload = excluded.payload, raw_payload = excluded.raw_payload, updated_at = excluded.updated_at
 returning id, activity_id, commerce_id, source, status, external_status, provider_activity_id, occurred_at, result,
           comment, contact_type, operator_external_id, future_scheduled_at, payload, created_at, updated_at;
 

@@ -70,7 +70,7 @@ values (:tenant_id, :route_id, :operator_id, coalesce(:role::text, 'MEMBER'))
 on conflict (tenant_id, route_id, operator_id) do update
    set role = coalesce(:role::text, l.role), is_active = true,
        updated_at = case when l.is_active and l.role = coalesce(:role::text, l.role) then l.updated_at
-                         else now() end
+                         else excluded.updated_at end
 returning route_id, operator_id, role, is_active;
 
 -- name: unassign_operator(tenant_id, route_id, operator_id)$

@@ -90,10 +90,10 @@ async def test_unresolved_then_retry_after_fixing_the_commerce(client: Client, w
 async def dispatch_resolution(app_pool: Any, tenant: Any, activity_id: str) -> bool:
     """What the dispatcher calls just before sending an activity (its own transaction, as reten_app)."""
     from app.activities.service import resolve_for_dispatch
-    from app.db import begin_statement
+    from app.db import open_transaction
 
     async with app_pool.acquire() as conn:
-        await conn.execute(begin_statement(readonly=False, tenant_id=tenant))
+        await open_transaction(conn, readonly=False, tenant_id=tenant)
         try:
             ready = await resolve_for_dispatch(conn, tenant, uuid.UUID(activity_id))
         except BaseException:

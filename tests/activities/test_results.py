@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from citus_mode import CITUS
 from conftest import Actor, World, add_user, assert_error
 from httpx import Response
 
@@ -649,8 +650,9 @@ async def waiting_on_locks(conn: asyncpg.Connection, count: int) -> None:
     """Until ``count`` sessions of this database wait on a lock (2 s at most, under lock_timeout)."""
     for _ in range(200):
         await conn.execute("select pg_catalog.pg_stat_clear_snapshot()")  # fresh view inside a transaction
+        # On Citus the row lock is taken on the worker: its sessions are in citus_stat_activity.
         waiting = await conn.fetchval(
-            "select count(*) from pg_catalog.pg_stat_activity"
+            f"select count(*) from {'citus_stat_activity' if CITUS else 'pg_catalog.pg_stat_activity'}"
             " where datname = current_database() and wait_event_type = 'Lock'"
         )
         if waiting >= count:
@@ -672,7 +674,11 @@ async def test_concurrent_terminal_results_one_wins_the_other_is_409(
         holder = conn.transaction()
         await holder.start()
         await conn.execute(f"set local app.tenant_id = '{world.tenant_a}'")
-        await conn.execute("select 1 from app.activities where id = $1 for update", uuid.UUID(task["id"]))
+        await conn.execute(
+            "select 1 from app.activities where tenant_id = $1 and id = $2 for update",
+            world.tenant_a,
+            uuid.UUID(task["id"]),
+        )
         racing = [
             asyncio.ensure_future(asyncio.to_thread(asyncio.run, submit(client, actor, result_body(task, s))))
             for s in ("COMPLETED", "NOT_EXECUTED")

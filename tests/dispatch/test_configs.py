@@ -308,9 +308,10 @@ async def test_a_ciphertext_copied_to_another_row_is_refused_cleanly(
         await c.execute(f"set local app.tenant_id = '{world.tenant_a}'")
         status = await c.execute(
             "update app.dispatch_configs set credentials = (select credentials from app.dispatch_configs"
-            " where id = $1) where id = $2",
+            " where tenant_id = $3 and id = $1) where tenant_id = $3 and id = $2",
             uuid.UUID(source["id"]),
             uuid.UUID(target["id"]),
+            world.tenant_a,
         )
     assert status == "UPDATE 1"
     before = await stored(app_pool, world.tenant_a, target["id"])

@@ -61,6 +61,7 @@ async def _tenant_with_tasks(
             ), e as (
               insert into app.activity_status_events (activity_id, event_type, to_status)
               select id, 'CREATED', 'READY' from a
+              returning 1
             )
             select id from a
             """,

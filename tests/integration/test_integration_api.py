@@ -782,7 +782,8 @@ async def test_settle_window_holds_back_fresh_changes(
     await as_tenant(
         app_pool,
         world.tenant_a,
-        "update app.activities set updated_at = clock_timestamp() - interval '1 minute' where id = $1",
+        "update app.activities set updated_at = now() - interval '1 minute' where tenant_id = $1 and id = $2",
+        world.tenant_a,
         uuid.UUID(old["id"]),
     )
     key = await key_of(client, a)

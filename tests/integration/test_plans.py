@@ -17,7 +17,7 @@ import pytest
 from conftest import ClusterDsns
 
 from app.config import Settings
-from app.db import _init_connection, begin_statement
+from app.db import _init_connection, open_transaction
 from app.integration import service
 from app.loadtest.baseline import _literal
 from app.loadtest.seed import seed
@@ -92,7 +92,7 @@ async def _plans(settings: Settings, tenant: uuid.UUID, filters: dict[str, Any],
         await _init_connection(conn)
         captured: list[tuple[str, tuple[Any, ...]]] = []
         conn.add_query_logger(lambda q: captured.append((q.query, tuple(q.args or ()))))
-        await conn.execute(begin_statement(readonly=True, tenant_id=tenant, generic_plans=True))
+        await open_transaction(conn, readonly=True, tenant_id=tenant, generic_plans=True)
         params = dict.fromkeys(
             ("result_status", "channel", "commerce_external_id", "operator_external_id", "scheduled_from",
              "scheduled_to")
@@ -124,6 +124,10 @@ async def _plans(settings: Settings, tenant: uuid.UUID, filters: dict[str, Any],
         await conn.close()
 
 
+@pytest.mark.citus_incompatible(
+    "a plan shape of one PostgreSQL server: on Citus the coordinator's plan is a Citus scan, and each worker "
+    "plans its shard query with the values (tests/test_statement_routing.py checks the routing instead)"
+)
 @pytest.mark.parametrize("mode", ["page 1", "cursor", "page 3", "changes"])
 async def test_every_filter_reads_an_index(settings: Settings, tenant: uuid.UUID, mode: str) -> None:
     for name, filters in FILTERS.items():
