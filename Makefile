@@ -8,7 +8,7 @@ RUN := $(UV) run --no-sync
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: run test fuzz lint migrate fmt bench clean
+.PHONY: run test test-citus fuzz lint migrate fmt bench clean
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ run: $(VENV)/.synced ## migrate, create the demo admin/tenant once, serve on 127
 
 test: lint ## the whole suite against a real PostgreSQL (embedded unless TEST_DATABASE_URL is set)
 	$(RUN) pytest
+
+test-citus: $(VENV)/.synced ## the whole suite against a local Citus cluster (coordinator + 2 workers, CITUS_EXTENSION)
+	TEST_CITUS=1 TEST_DB_NAME=reten_citus_test $(RUN) pytest
 
 fuzz: $(VENV)/.synced ## the schemathesis fuzzer of tests/test_openapi_fuzz.py, with many more cases (minutes)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} FUZZ_STEPS=$${FUZZ_STEPS:-20} $(RUN) pytest tests/test_openapi_fuzz.py
