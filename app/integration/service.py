@@ -75,7 +75,7 @@ async def pull(
     start = filters.get("scheduled_from")
     if updated_since is None and start is not None and after[0] < start:
         # scheduled_at >= start as the keyset bound (timestamps are whole microseconds): the index
-        # condition of the page statements (see app.integration_tasks_matching).
+        # condition of the page statements (see the fragment of sql/integration/integration.sql).
         after = (start - timedelta(microseconds=1), LAST_UUID)
     if updated_since is not None:
         keyset = page if page.keyset else Pagination(page=1, limit=page.limit, keyset=True)
