@@ -1,16 +1,17 @@
 """Which network addresses an outbound call may reach (CONTRACT.md §8; research/reliability-security.md
 §3.5): global unicast only. ``ipaddress.is_global`` alone is not enough on Python 3.11 (it calls
 multicast global, and NAT64/6to4 forms of 127.0.0.1 global), so embedded IPv4 addresses are unwrapped
-and checked too. ``check_base_url`` is the save-time check of a provider URL; the call-time check is on
-the connected socket (``app.dispatch.http``)."""
+and checked too. ``check_base_url`` is the save-time check of a provider URL: its form and, for a literal
+address or a local name, the address. Names are not resolved then: whether an internal name resolves
+would be an answer a tenant could read (issue 16). The check that counts is the call-time one, on the
+connected socket (``app.dispatch.http``)."""
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import socket
 import urllib.parse
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 
 __all__ = ("Network", "UnsafeUrl", "address_allowed", "check_base_url", "literal_address", "parse_networks")
 
@@ -18,7 +19,6 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # local-use NAT64 (RFC 8215)
-DNS_TIMEOUT_S = 3.0
 
 
 class UnsafeUrl(ValueError):
@@ -52,6 +52,8 @@ def address_allowed(address: Address, allowlist: tuple[Network, ...] = ()) -> bo
             continue
         if not a.is_global or a.is_multicast or a.is_reserved or a.is_unspecified or a.is_link_local:
             return False
+        if isinstance(a, ipaddress.IPv6Address) and a.is_site_local:  # fec0::/10: is_global says yes
+            return False
     return True
 
 
@@ -75,34 +77,11 @@ def _local_name(host: str) -> bool:
     return name in ("localhost", "localhost.localdomain") or name.endswith(".localhost")
 
 
-async def _resolve(host: str, port: int) -> list[Address] | None:
-    """The addresses ``host`` resolves to, or None when DNS does not answer (in time)."""
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await asyncio.wait_for(
-            loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout=DNS_TIMEOUT_S
-        )
-    except (OSError, TimeoutError, UnicodeError):
-        return None
-    return [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
-
-
-Resolver = Callable[[str, int], Awaitable[list[Address] | None]]
-
-
-async def check_base_url(
-    url: str,
-    *,
-    allow_http: bool = False,
-    allowlist: tuple[Network, ...] = (),
-    resolve: bool = True,
-    resolver: Resolver | None = None,
-) -> str:
+async def check_base_url(url: str, *, allow_http: bool = False, allowlist: tuple[Network, ...] = ()) -> str:
     """The provider URL as it will be used, or UnsafeUrl: https (http only when ``allow_http``), a host,
-    no userinfo, no query or fragment, and an address that is allowed. A literal IP is checked in every
-    notation; a name is resolved and each address checked when DNS answers (a name that does not
-    resolve is accepted: DNS may be down now, and the check on the connected socket is the one that
-    counts)."""
+    no userinfo, no query or fragment, and, for a literal IP (in every notation) or a local name, an
+    address that is allowed. Other names are not resolved here (see the module docstring). The messages
+    are generic: they never say what a name resolves to."""
     try:
         parts = urllib.parse.urlsplit(url.strip())
         port = parts.port
@@ -126,8 +105,4 @@ async def check_base_url(
             raise UnsafeUrl("points at a private, loopback, link-local or otherwise non-public address")
     elif _local_name(host) and not allowlist:
         raise UnsafeUrl("points at a private, loopback, link-local or otherwise non-public address")
-    elif resolve:
-        found = await (resolver or _resolve)(host, port or (443 if parts.scheme == "https" else 80))
-        if found is not None and not all(address_allowed(a, allowlist) for a in found):
-            raise UnsafeUrl("resolves to a private, loopback, link-local or otherwise non-public address")
     return urllib.parse.urlunsplit((parts.scheme.lower(), parts.netloc, parts.path.rstrip("/"), "", ""))

@@ -75,7 +75,9 @@ class GuardedClient:
         family, type_, proto, _, sockaddr = addr_info
         address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
         if not address_allowed(address, self.allowlist):
-            raise BlockedAddress(f"refused to connect to a non-public address ({address})")
+            # Generic: the message is stored as the attempt's error, which the tenant reads; what its
+            # provider's name resolved to inside our network is not for it to learn.
+            raise BlockedAddress("refused to connect to a non-public address")
         return socket.socket(family=family, type=type_, proto=proto)
 
     async def __aenter__(self) -> GuardedClient:

@@ -30,6 +30,9 @@ async def test_ipv6_loopback_is_never_connected() -> None:
         with pytest.raises(DeliveryError) as caught:
             await client.post_json(f"{receiver.url}/x", b"{}", {})
         assert receiver.accepts == 0 and caught.value.code == "BLOCKED_ADDRESS"
+        # The message is stored where the tenant reads it: it never says which address was refused.
+        assert str(caught.value) == "refused to connect to a non-public address"
+        assert "::1" not in str(caught.value)
 
 
 async def test_the_allowlist_lets_loopback_through_and_the_answer_comes_back() -> None:
