@@ -348,6 +348,8 @@ async def create(
         raise Conflict(
             "An activity with this idempotency_key already exists", extra={"activityId": str(existing)}
         )
+    if status == machine.READY:
+        await notify_ready(conn, tenant_id)
     return to_activity(row)
 
 

@@ -30,6 +30,8 @@ from app.state import Services
 __all__ = ("CHANNEL", "Dispatcher")
 
 CHANNEL = "reten_activity_ready"
+LISTENER_NAME = "reten-dispatcher-listen"
+RELISTEN_S = 1.0
 log = logging.getLogger("reten.dispatcher")
 
 
@@ -41,15 +43,34 @@ class Dispatcher:
         self.wake = asyncio.Event()
         self.delivered = 0
 
+    async def listen(self) -> asyncpg.Connection | None:
+        """A connection that LISTENs for READY activities, or None when the database cannot be reached
+        (the caller tries again). Losing it wakes the loop, which opens a new one: after a restart of
+        PostgreSQL the old connection hears nothing, ever."""
+        try:
+            conn = await asyncpg.connect(
+                self.settings.database_url,
+                timeout=self.settings.db_connect_timeout_s,
+                server_settings={"application_name": LISTENER_NAME},
+            )
+            await conn.add_listener(CHANNEL, lambda *_: self.wake.set())
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("dispatch_listen_failed", extra={"exc_type": type(exc).__name__})
+            return None
+        conn.add_termination_listener(lambda _: self.wake.set())
+        return conn
+
     async def run(self) -> None:
         """Until ``stop`` is set."""
         pool = await create_pool(self.settings)
-        listener = await asyncpg.connect(self.settings.database_url)
-        await listener.add_listener(CHANNEL, lambda *_: self.wake.set())
+        listener = await self.listen()
         try:
             async with GuardedClient(self.services.dispatch_allowlist) as client:
                 while not self.stop.is_set():
                     self.wake.clear()
+                    if listener is None or listener.is_closed():
+                        # A new LISTEN, then a round: what became READY while nobody listened is found.
+                        listener = await self.listen()
                     try:
                         found = await self.round(pool, client)
                     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -58,14 +79,15 @@ class Dispatcher:
                     if found:
                         continue
                     waits = [asyncio.ensure_future(e.wait()) for e in (self.wake, self.stop)]
-                    await asyncio.wait(
-                        waits, timeout=self.settings.dispatch_interval_s, return_when="FIRST_COMPLETED"
-                    )
+                    # Without a listener, try again soon rather than after a whole interval.
+                    interval = self.settings.dispatch_interval_s if listener is not None else RELISTEN_S
+                    await asyncio.wait(waits, timeout=interval, return_when="FIRST_COMPLETED")
                     for w in waits:
                         w.cancel()
         finally:
-            with contextlib.suppress(Exception):
-                await listener.close()
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    await listener.close()
             await pool.close()
 
     async def round(self, pool: asyncpg.Pool, client: GuardedClient) -> int:

@@ -27,11 +27,13 @@ ROUNDS = 12
 
 
 @contextlib.asynccontextmanager
-async def running_dispatcher(settings: Settings) -> AsyncIterator[Dispatcher]:
+async def running_dispatcher(settings: Settings, **overrides: Any) -> AsyncIterator[Dispatcher]:
     """A dispatcher on its own thread and event loop, as it runs beside the API in production (a separate
     process): the test client blocks the test's loop while a request is served."""
     fast = msgspec.structs.replace(
-        settings, dispatch_backoff_s=[60.0, 60.0], dispatch_interval_s=0.5, dispatch_lease_s=60.0
+        settings,
+        **{"dispatch_backoff_s": [60.0, 60.0], "dispatch_interval_s": 0.5, "dispatch_lease_s": 60.0}
+        | overrides,
     )
     dispatcher = Dispatcher(fast)
     loop = asyncio.new_event_loop()
