@@ -60,6 +60,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # public (a loopback receiver in tests). Both refused in production.
     dispatch_allow_http: bool = False
     dispatch_test_allowlist: list[str] = msgspec.field(default_factory=list)
+    # Ports outbound calls (providers, hooks) may use besides 443 (and 80 with DISPATCH_ALLOW_HTTP).
+    dispatch_allowed_ports: list[Port] = msgspec.field(default_factory=list)
     # The dispatcher (CONTRACT.md §8): wake interval (also woken by NOTIFY), activities claimed per tenant
     # per round, calls in flight, how long a claim holds an activity, the waits before attempts 2 and 3.
     dispatch_interval_s: PositiveFloat = 30.0
@@ -133,6 +135,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
             "cors_origins",
             "trusted_proxies",
             "dispatch_test_allowlist",
+            "dispatch_allowed_ports",
             "dispatch_backoff_s",
         ) and not value.strip().startswith("["):
             raw[name] = [v.strip() for v in value.split(",") if v.strip()]

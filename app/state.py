@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from app.auth.api_keys import ApiKeyCache
 from app.auth.passwords import Passwords
 from app.auth.tokens import TokenService
 from app.config import Settings
-from app.dispatch.addresses import parse_networks
+from app.dispatch.addresses import allowed_ports, parse_networks
 from app.dispatch.crypto import KeyRing
 from app.ratelimit import TokenBucket
+
+if TYPE_CHECKING:
+    from app.activities.hooks import HookCaller
+    from app.dispatch.http import GuardedClient
 
 __all__ = ("Services",)
 
@@ -23,9 +29,24 @@ class Services:
         # None only outside production without CREDENTIALS_KEYS: credential writes then answer 503.
         self.key_ring = KeyRing.parse(settings.credentials_keys) if settings.credentials_keys else None
         self.dispatch_allowlist = parse_networks(settings.dispatch_test_allowlist)
+        self.dispatch_ports = allowed_ports(
+            settings.dispatch_allowed_ports, allow_http=settings.dispatch_allow_http
+        )
         # Password guesses (login, reset-my-password): failures only, per (identifier, client IP) and per
         # client IP; a success costs nothing and clears its pair.
         per_minute = settings.login_attempts_per_minute
         self.login_failures = TokenBucket(per_minute / 60, per_minute)
         self.login_by_ip = TokenBucket(5 * per_minute / 60, 5 * per_minute)
         self.trusted_proxies = parse_networks(settings.trusted_proxies)
+
+    def outbound_client(self) -> GuardedClient:
+        """The guarded HTTP client for provider calls: allowed addresses and ports only."""
+        from app.dispatch.http import GuardedClient
+
+        return GuardedClient(self.dispatch_allowlist, ports=self.dispatch_ports)
+
+    def hook_caller(self) -> HookCaller:
+        """CLIENT_HOOK calls, through the same guard."""
+        from app.activities.hooks import HookCaller
+
+        return HookCaller(self.dispatch_allowlist, self.dispatch_ports)

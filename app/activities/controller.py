@@ -8,7 +8,6 @@ from litestar import Controller, Request, get, patch, post
 from litestar.di import Provide
 
 from app.activities import service
-from app.activities.hooks import HookCaller
 from app.activities.schemas import (
     Activity,
     ActivityAttribute,
@@ -57,7 +56,7 @@ class ActivityController(Controller):
     async def create_activity(
         self, db: Connection, services: Services, tenant: uuid.UUID, data: ActivityCreate
     ) -> Activity:
-        return await service.create(db, tenant, data, HookCaller(services.dispatch_allowlist))
+        return await service.create(db, tenant, data, services.hook_caller())
 
     @post(
         "/tasks",
@@ -73,7 +72,7 @@ class ActivityController(Controller):
     async def create_task(
         self, db: Connection, services: Services, tenant: uuid.UUID, data: TaskCreate
     ) -> Activity:
-        return await service.create(db, tenant, data, HookCaller(services.dispatch_allowlist))
+        return await service.create(db, tenant, data, services.hook_caller())
 
     @get(
         "/",
@@ -174,9 +173,7 @@ class ActivityController(Controller):
     async def retry_resolution(
         self, db: Connection, services: Services, tenant: uuid.UUID, activity_id: uuid.UUID
     ) -> Activity:
-        return await service.retry_resolution(
-            db, tenant, activity_id, HookCaller(services.dispatch_allowlist)
-        )
+        return await service.retry_resolution(db, tenant, activity_id, services.hook_caller())
 
     @get(
         "/{activity_id:uuid}/status-events",

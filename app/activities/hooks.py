@@ -25,8 +25,9 @@ HOOK_TIMEOUT = aiohttp.ClientTimeout(total=5, connect=3, sock_read=5)
 
 
 class HookCaller:
-    def __init__(self, allowlist: tuple[Network, ...] = ()) -> None:
+    def __init__(self, allowlist: tuple[Network, ...] = (), ports: frozenset[int] | None = None) -> None:
         self.allowlist = allowlist
+        self.ports = ports
 
     async def answers(self, policies: list[Policy], activity: dict[str, Any]) -> dict[str, tuple[bool, Any]]:
         """key -> (True, value) or (False, why), one call per CLIENT_HOOK policy, all at once."""
@@ -35,7 +36,7 @@ class HookCaller:
         ]
         if not due:
             return {}
-        async with GuardedClient(self.allowlist, timeout=HOOK_TIMEOUT) as client:
+        async with GuardedClient(self.allowlist, timeout=HOOK_TIMEOUT, ports=self.ports) as client:
             results = await asyncio.gather(*(self._ask(client, p, activity) for p in due))
         return {p.key: r for p, r in zip(due, results, strict=True)}
 

@@ -90,6 +90,7 @@ async def upsert_policy(
                 hook,
                 allow_http=services.settings.dispatch_allow_http,
                 allowlist=services.dispatch_allowlist,
+                ports=services.dispatch_ports,
             )
         except UnsafeUrl as exc:
             raise BadRequest.field("hook_url", str(exc)) from exc

@@ -13,7 +13,16 @@ import socket
 import urllib.parse
 from collections.abc import Iterable
 
-__all__ = ("Network", "UnsafeUrl", "address_allowed", "check_base_url", "literal_address", "parse_networks")
+__all__ = (
+    "Network",
+    "UnsafeUrl",
+    "address_allowed",
+    "allowed_ports",
+    "check_base_url",
+    "literal_address",
+    "parse_networks",
+    "port_allowed",
+)
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -77,11 +86,33 @@ def _local_name(host: str) -> bool:
     return name in ("localhost", "localhost.localdomain") or name.endswith(".localhost")
 
 
-async def check_base_url(url: str, *, allow_http: bool = False, allowlist: tuple[Network, ...] = ()) -> str:
+def allowed_ports(extra: Iterable[int] = (), *, allow_http: bool = False) -> frozenset[int]:
+    """The ports outbound calls may use: 443, 80 where plain http is allowed, and ``extra``
+    (``DISPATCH_ALLOWED_PORTS``). A port-scan of internal services through our calls needs other ports."""
+    return frozenset({443, *((80,) if allow_http else ()), *extra})
+
+
+def port_allowed(
+    port: int, address: Address | None, ports: frozenset[int], allowlist: tuple[Network, ...]
+) -> bool:
+    """``port`` is one of ``ports``, or the address is inside the test-only allowlist (a loopback receiver
+    listens on any port)."""
+    if port in ports:
+        return True
+    return address is not None and any(address in net for net in allowlist if net.version == address.version)
+
+
+async def check_base_url(
+    url: str,
+    *,
+    allow_http: bool = False,
+    allowlist: tuple[Network, ...] = (),
+    ports: frozenset[int] | None = None,
+) -> str:
     """The provider URL as it will be used, or UnsafeUrl: https (http only when ``allow_http``), a host,
-    no userinfo, no query or fragment, and, for a literal IP (in every notation) or a local name, an
-    address that is allowed. Other names are not resolved here (see the module docstring). The messages
-    are generic: they never say what a name resolves to."""
+    no userinfo, no query or fragment, an allowed port (``allowed_ports``), and, for a literal IP (in
+    every notation) or a local name, an address that is allowed. Other names are not resolved here (see
+    the module docstring). The messages are generic: they never say what a name resolves to."""
     try:
         parts = urllib.parse.urlsplit(url.strip())
         port = parts.port
@@ -100,6 +131,11 @@ async def check_base_url(url: str, *, allow_http: bool = False, allowlist: tuple
     if port == 0:
         raise UnsafeUrl("port 0 is not a port")
     literal = literal_address(host)
+    effective = port or (443 if parts.scheme.lower() == "https" else 80)
+    local = _local_name(host) and bool(allowlist)
+    usable = ports if ports is not None else allowed_ports(allow_http=allow_http)
+    if not local and not port_allowed(effective, literal, usable, allowlist):
+        raise UnsafeUrl(f"must use port {', '.join(str(p) for p in sorted(usable))}")
     if literal is not None:
         if not address_allowed(literal, allowlist):
             raise UnsafeUrl("points at a private, loopback, link-local or otherwise non-public address")

@@ -28,7 +28,6 @@ import msgspec
 
 from app.activities import machine
 from app.activities import service as activities
-from app.activities.hooks import HookCaller
 from app.db import Connection, queries, tenant_transaction
 from app.dispatch.crypto import CredentialsError, credentials_aad
 from app.dispatch.http import TIMEOUT, DeliveryError, GuardedClient
@@ -106,7 +105,7 @@ async def prepare(
             return Outcome("IN_FLIGHT", attempts=row["dispatch_attempt_count"])
     elif row["status"] != machine.READY or row["config_id"] is None or (row["leased"] and not claimed):
         return Outcome("SKIPPED")
-    hooks = HookCaller(services.dispatch_allowlist)
+    hooks = services.hook_caller()
     if not await activities.resolve_for_dispatch(conn, tenant_id, activity_id, hooks):
         return Outcome("UNRESOLVED")
     api_key, error = None, None
@@ -236,7 +235,7 @@ async def dispatch_now(
     (no connection held while waiting) and answer its outcome; already DISPATCHED -> success, nothing sent
     again. Success returns nothing; a failed attempt is 502 with its errorCode."""
     deadline = time.monotonic() + TIMEOUT.total + IN_FLIGHT_GRACE_S
-    async with GuardedClient(services.dispatch_allowlist) as client:
+    async with services.outbound_client() as client:
         while True:
             outcome = await deliver(pool, services, client, tenant_id, activity_id, manual=True)
             if outcome.status != "IN_FLIGHT":

@@ -65,7 +65,7 @@ class Dispatcher:
         pool = await create_pool(self.settings)
         listener = await self.listen()
         try:
-            async with GuardedClient(self.services.dispatch_allowlist) as client:
+            async with self.services.outbound_client() as client:
                 while not self.stop.is_set():
                     self.wake.clear()
                     if listener is None or listener.is_closed():

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from app.dispatch.addresses import Network, address_allowed
+from app.dispatch.addresses import Network, address_allowed, port_allowed
 
 __all__ = ("MAX_BODY", "DeliveryError", "GuardedClient", "Response")
 
@@ -66,14 +66,23 @@ class GuardedClient:
     """One aiohttp session whose every connection goes through the address guard. ``allowlist`` is the
     test-only exception (Settings refuses it in production)."""
 
-    def __init__(self, allowlist: tuple[Network, ...] = (), timeout: aiohttp.ClientTimeout = TIMEOUT) -> None:
+    def __init__(
+        self,
+        allowlist: tuple[Network, ...] = (),
+        timeout: aiohttp.ClientTimeout = TIMEOUT,
+        ports: frozenset[int] | None = None,
+    ) -> None:
         self.allowlist = allowlist
+        # None: any port (unit tests of the client alone); the service always passes its allowed ports.
+        self.ports = ports
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
 
     def _socket(self, addr_info: Any) -> socket.socket:
         family, type_, proto, _, sockaddr = addr_info
         address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if self.ports is not None and not port_allowed(int(sockaddr[1]), address, self.ports, self.allowlist):
+            raise BlockedAddress("refused to connect to a port outside the allowed ones")
         if not address_allowed(address, self.allowlist):
             # Generic: the message is stored as the attempt's error, which the tenant reads; what its
             # provider's name resolved to inside our network is not for it to learn.

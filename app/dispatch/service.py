@@ -163,6 +163,7 @@ async def _checked(
             row["base_url"],
             allow_http=services.settings.dispatch_allow_http,
             allowlist=services.dispatch_allowlist,
+            ports=services.dispatch_ports,
         )
     except UnsafeUrl as exc:
         raise BadRequest.field("base_url", str(exc)) from exc

@@ -8,7 +8,14 @@ import socket
 
 import pytest
 
-from app.dispatch.addresses import UnsafeUrl, address_allowed, check_base_url, literal_address, parse_networks
+from app.dispatch.addresses import (
+    UnsafeUrl,
+    address_allowed,
+    allowed_ports,
+    check_base_url,
+    literal_address,
+    parse_networks,
+)
 
 REFUSED = [
     # loopback, unspecified, private, link-local, metadata, CGNAT
@@ -82,11 +89,31 @@ async def test_the_ssrf_corpus_is_refused(url: str) -> None:
     [
         ("https://93.184.216.34/api/", "https://93.184.216.34/api"),
         ("https://[2606:4700::1111]/v1", "https://[2606:4700::1111]/v1"),
-        ("HTTPS://api.yom.example:8443/v1/", "https://api.yom.example:8443/v1"),
+        ("HTTPS://api.yom.example:443/v1/", "https://api.yom.example:443/v1"),
     ],
 )
 async def test_public_urls_pass(url: str, stored: str) -> None:
     assert await check_base_url(url) == stored
+
+
+async def test_only_allowed_ports() -> None:
+    """Regression (issue 16, item 7): any port was accepted, so calls could probe internal services on
+    public addresses. 443 (80 with plain http allowed) unless DISPATCH_ALLOWED_PORTS adds one."""
+    with pytest.raises(UnsafeUrl, match="must use port 443"):
+        await check_base_url("https://api.yom.example:8443/v1")
+    with pytest.raises(UnsafeUrl, match="must use port 443"):
+        await check_base_url("https://93.184.216.34:22/")
+    with pytest.raises(UnsafeUrl, match="must use port 80, 443"):
+        await check_base_url("http://api.yom.example:6379/", allow_http=True)
+    assert await check_base_url("http://api.yom.example/", allow_http=True) == "http://api.yom.example"
+    wider = allowed_ports([8443])
+    assert (
+        await check_base_url("https://api.yom.example:8443/v1", ports=wider)
+        == "https://api.yom.example:8443/v1"
+    )
+    # The test-only allowlist admits its own addresses on any port (a loopback receiver).
+    loopback = parse_networks(["127.0.0.0/8"])
+    assert await check_base_url("http://127.0.0.1:9/x", allow_http=True, allowlist=loopback)
 
 
 async def test_names_are_not_resolved_at_save_time(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -88,3 +88,13 @@ async def test_nothing_listening_is_a_connect_failure() -> None:
         with pytest.raises(DeliveryError) as caught:
             await client.post_json(f"http://127.0.0.1:{port}/a", b"{}", {})
     assert caught.value.code == "CONNECT_FAILED"
+
+
+async def test_a_port_outside_the_allowed_ones_is_never_connected() -> None:
+    """The call-time half of the port rule (a URL stored before it, or a name whose port was fine at save
+    time): the socket is refused before it opens."""
+    async with Receiver() as receiver, GuardedClient(ports=frozenset({443})) as client:
+        with pytest.raises(DeliveryError) as caught:
+            await client.post_json(f"{receiver.url}/x", b"{}", {})
+        assert receiver.accepts == 0 and caught.value.code == "BLOCKED_ADDRESS"
+        assert str(caught.value) == "refused to connect to a port outside the allowed ones"
