@@ -1,8 +1,10 @@
 """Provider credentials at rest (CONTRACT.md §8; research/reliability-security.md §4.3): AES-256-GCM with
 a versioned key ring from settings. A stored value is ``0x01 | len(key id) | key id | nonce(12) |
-ciphertext+tag``; the associated data binds it to its tenant and row, so a ciphertext copied to another
-row or tenant does not decrypt. New values use the primary key (the first of the ring); older keys
-only decrypt until ``reten keys rotate`` has re-encrypted their rows."""
+ciphertext+tag``; the associated data binds it to its tenant, its row and the URL it is sent to, so a
+ciphertext copied to another row or tenant, or left on a row whose URL changed, does not decrypt: a
+stored secret cannot reach another host, even by a bug (issue 16). New values use the primary key (the
+first of the ring) and the URL-bound data; older keys, and values written before the URL was bound, only
+decrypt until ``reten keys rotate`` has re-encrypted their rows."""
 
 from __future__ import annotations
 
@@ -14,7 +16,15 @@ import uuid
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ("CredentialsError", "KeyRing", "UnknownKey", "credentials_aad", "generate_key")
+__all__ = (
+    "CredentialsError",
+    "KeyRing",
+    "UnknownKey",
+    "credentials_aad",
+    "decrypt_credentials",
+    "generate_key",
+    "legacy_credentials_aad",
+)
 
 VERSION = 1
 _KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
@@ -28,8 +38,26 @@ class UnknownKey(CredentialsError):
     """The value was encrypted with a key the ring no longer holds (an operations problem)."""
 
 
-def credentials_aad(tenant_id: uuid.UUID, config_id: uuid.UUID) -> bytes:
+def credentials_aad(tenant_id: uuid.UUID, config_id: uuid.UUID, base_url: str | None) -> bytes:
+    return f"rtn:dispatch_config:credentials:v2:{tenant_id}:{config_id}:{base_url or ''}".encode()
+
+
+def legacy_credentials_aad(tenant_id: uuid.UUID, config_id: uuid.UUID) -> bytes:
+    """The associated data of values written before the URL was bound (read only; rotation rewrites)."""
     return f"rtn:dispatch_config:credentials:v1:{tenant_id}:{config_id}".encode()
+
+
+def decrypt_credentials(
+    ring: KeyRing, value: bytes, tenant_id: uuid.UUID, config_id: uuid.UUID, base_url: str | None
+) -> tuple[bytes, bool]:
+    """(plaintext, whether the value is URL-bound). A value written with the URL-bound data decrypts only
+    for that URL; one written before reads as it did, until rotation rewrites it."""
+    try:
+        return ring.decrypt(value, credentials_aad(tenant_id, config_id, base_url)), True
+    except UnknownKey:
+        raise
+    except CredentialsError:
+        return ring.decrypt(value, legacy_credentials_aad(tenant_id, config_id)), False
 
 
 def generate_key(key_id: str) -> str:

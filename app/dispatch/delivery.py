@@ -29,7 +29,7 @@ import msgspec
 from app.activities import machine
 from app.activities import service as activities
 from app.db import Connection, queries, tenant_transaction
-from app.dispatch.crypto import CredentialsError, credentials_aad
+from app.dispatch.crypto import CredentialsError, decrypt_credentials
 from app.dispatch.http import TIMEOUT, DeliveryError, GuardedClient
 from app.errors import BadGateway, BadRequest, Conflict, NotFound
 from app.state import Services
@@ -114,10 +114,10 @@ async def prepare(
             error = DeliveryError("CREDENTIALS", "CREDENTIALS_KEYS is not configured")
         else:
             try:
-                aad = credentials_aad(tenant_id, row["config_id"])
-                api_key = msgspec.json.decode(services.key_ring.decrypt(row["credentials"], aad)).get(
-                    "apiKey"
+                plaintext, _ = decrypt_credentials(
+                    services.key_ring, row["credentials"], tenant_id, row["config_id"], row["base_url"]
                 )
+                api_key = msgspec.json.decode(plaintext).get("apiKey")
             except CredentialsError:
                 error = DeliveryError(
                     "CREDENTIALS", "the config's credentials cannot be read; save them again"

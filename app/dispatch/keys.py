@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncpg
 
 from app.db import queries, use_tenant
-from app.dispatch.crypto import KeyRing, credentials_aad
+from app.dispatch.crypto import KeyRing, credentials_aad, decrypt_credentials
 
 __all__ = ("rotate",)
 
 
 async def rotate(owner_dsn: str, ring: KeyRing) -> dict[str, int]:
-    """Re-encrypt every config's credentials that are not on the primary key, one transaction per
+    """Re-encrypt every config's credentials that are not on the primary key or not yet bound to their URL
+    (written before that binding), one transaction per
     tenant (as the owner role, inside each tenant's context: row-level security still applies).
     Returns {"tenants": n, "rotated": n}."""
     conn = await asyncpg.connect(owner_dsn)
@@ -23,15 +24,14 @@ async def rotate(owner_dsn: str, ring: KeyRing) -> dict[str, int]:
         for tenant_id in tenants:
             async with conn.transaction():
                 await use_tenant(conn, tenant_id)
-                rows = [
-                    r
-                    async for r in queries.dispatch.configs_on_old_keys(
-                        conn, tenant_id=tenant_id, primary_key_id=ring.primary
-                    )
-                ]
+                rows = [r async for r in queries.dispatch.configs_with_credentials(conn, tenant_id=tenant_id)]
                 for row in rows:
-                    value = ring.rotate(row["credentials"], credentials_aad(tenant_id, row["id"]))
-                    assert value is not None  # the query selected rows off the primary key
+                    plain, bound = decrypt_credentials(
+                        ring, row["credentials"], tenant_id, row["id"], row["base_url"]
+                    )
+                    if bound and ring.key_id(row["credentials"]) == ring.primary:
+                        continue
+                    value = ring.encrypt(plain, credentials_aad(tenant_id, row["id"], row["base_url"]))
                     await queries.dispatch.set_credentials(
                         conn,
                         tenant_id=tenant_id,

@@ -12,7 +12,7 @@ import msgspec
 
 from app.db import Connection, fetch_one, json_param, queries
 from app.dispatch.addresses import UnsafeUrl, check_base_url
-from app.dispatch.crypto import CredentialsError, UnknownKey, credentials_aad
+from app.dispatch.crypto import CredentialsError, UnknownKey, credentials_aad, decrypt_credentials
 from app.dispatch.schemas import (
     ChannelDefinition,
     ChannelDefinitionWrite,
@@ -182,7 +182,7 @@ async def _save(
     if credentials is not None:
         if ring is None:
             raise ServiceUnavailable("Credentials cannot be stored: CREDENTIALS_KEYS is not configured")
-        aad = credentials_aad(tenant_id, row["id"])
+        aad = credentials_aad(tenant_id, row["id"], row["base_url"])
         row["credentials"] = ring.encrypt(msgspec.json.encode(credentials), aad) if credentials else None
     key_id = ring.key_id(row["credentials"]) if ring and row.get("credentials") else None
     await queries.dispatch.save_config(
@@ -238,7 +238,7 @@ async def update_config(
         return await _save(conn, services, tenant_id, row, None)
     current = credentials
     if current is None:  # kept: checked against the (maybe new) channel definition as stored
-        current = _decrypted(services, tenant_id, config_id, stored["credentials"])
+        current = _decrypted(services, tenant_id, config_id, stored["base_url"], stored["credentials"])
     row = await _checked(conn, services, row, current)
     if credentials is None and stored["credentials"] is not None and _moved(stored, row):
         # A stored secret is only ever sent where its owner sent it (CONTRACT.md §8): a PATCH that points
@@ -255,14 +255,14 @@ def _moved(stored: Any, row: dict[str, Any]) -> bool:
 
 
 def _decrypted(
-    services: Services, tenant_id: uuid.UUID, config_id: uuid.UUID, value: bytes | None
+    services: Services, tenant_id: uuid.UUID, config_id: uuid.UUID, base_url: str | None, value: bytes | None
 ) -> dict[str, str]:
     if value is None:
         return {}
     if services.key_ring is None:
         raise ServiceUnavailable("Credentials cannot be read: CREDENTIALS_KEYS is not configured")
     try:
-        plaintext = services.key_ring.decrypt(value, credentials_aad(tenant_id, config_id))
+        plaintext, _ = decrypt_credentials(services.key_ring, value, tenant_id, config_id, base_url)
     except UnknownKey as exc:
         log.error("dispatch_credentials_unreadable", extra={"config_id": str(config_id), "reason": str(exc)})
         raise ServiceUnavailable(

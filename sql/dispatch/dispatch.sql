@@ -75,11 +75,12 @@ returning id;
 -- works inside each one's context).
 select id from app.tenants order by id;
 
--- name: configs_on_old_keys(tenant_id, primary_key_id)
--- The tenant's configs whose credentials are not on the primary key yet, row-locked.
-select id, credentials
+-- name: configs_with_credentials(tenant_id)
+-- The tenant's configs with stored credentials, row-locked (rotation rewrites those on an old key or
+-- written before the URL was bound to them).
+select id, base_url, credentials
   from app.dispatch_configs
- where tenant_id = :tenant_id and credentials_key_id is distinct from :primary_key_id and credentials is not null
+ where tenant_id = :tenant_id and credentials is not null
    for update;
 
 -- name: set_credentials(tenant_id, id, credentials, credentials_key_id)!

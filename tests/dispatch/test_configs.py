@@ -77,9 +77,10 @@ async def stored(pool: asyncpg.Pool, tenant: uuid.UUID, config_id: str) -> async
     return row
 
 
-def decrypt(tenant: uuid.UUID, config_id: str, value: bytes) -> dict[str, str]:
-    plain = KeyRing.parse(TEST_KEY_RING).decrypt(value, credentials_aad(tenant, uuid.UUID(config_id)))
-    return json.loads(plain)
+def decrypt(tenant: uuid.UUID, config_id: str, row: Any) -> dict[str, str]:
+    """The stored row's credentials, decrypted as the service does: bound to tenant, row and URL."""
+    aad = credentials_aad(tenant, uuid.UUID(config_id), row["base_url"])
+    return json.loads(KeyRing.parse(TEST_KEY_RING).decrypt(bytes(row["credentials"]), aad))
 
 
 def field_error(response: Any, field: str) -> dict[str, Any]:
@@ -266,7 +267,7 @@ async def test_credentials_are_encrypted_and_never_returned(
     first = bytes(row["credentials"])
     assert row["credentials_key_id"] == "t1"
     assert SECRET.encode() not in first and b"apiKey" not in first
-    assert decrypt(world.tenant_a, config_id, first) == {"apiKey": SECRET}
+    assert decrypt(world.tenant_a, config_id, row) == {"apiKey": SECRET}
 
     patched = await client.patch(
         f"{CONFIGS}/{config_id}", headers=world.admin_a.headers(), json={"settings": {"k": "v"}}
@@ -289,7 +290,7 @@ async def test_credentials_are_encrypted_and_never_returned(
     second = bytes(row["credentials"])
     assert second != first and row["credentials_key_id"] == "t1"
     assert OTHER_SECRET.encode() not in second
-    assert decrypt(world.tenant_a, config_id, second) == {"apiKey": OTHER_SECRET}
+    assert decrypt(world.tenant_a, config_id, row) == {"apiKey": OTHER_SECRET}
     for text in texts:
         assert SECRET not in text and OTHER_SECRET not in text
         assert '"credentials"' not in text
@@ -332,7 +333,7 @@ async def test_a_ciphertext_copied_to_another_row_is_refused_cleanly(
     repaired = await ok(client, world.admin_a, "PATCH", url, json={"credentials": {"apiKey": "sk-new"}})
     assert repaired["hasCredentials"] is True
     row = await stored(app_pool, world.tenant_a, target["id"])
-    assert decrypt(world.tenant_a, target["id"], bytes(row["credentials"])) == {"apiKey": "sk-new"}
+    assert decrypt(world.tenant_a, target["id"], row) == {"apiKey": "sk-new"}
 
 
 # ---------------------------------------------------------------------------------------------- validation
@@ -425,11 +426,11 @@ async def test_credential_keys_beyond_the_schema_are_kept_encrypted(
     extra = {"apiKey": SECRET, "token": "TOP-SECRET-VALUE"}
     config = await yom(client, world.admin_a, ids, credentials=extra)
     row = await stored(app_pool, world.tenant_a, config["id"])
-    assert decrypt(world.tenant_a, config["id"], bytes(row["credentials"])) == extra
+    assert decrypt(world.tenant_a, config["id"], row) == extra
     docs_example = await mock(client, world.admin_a, ids, "SMS", credentials={"apiKey": "k"})
     assert docs_example["hasCredentials"] is True
     row = await stored(app_pool, world.tenant_a, docs_example["id"])
-    assert decrypt(world.tenant_a, docs_example["id"], bytes(row["credentials"])) == {"apiKey": "k"}
+    assert decrypt(world.tenant_a, docs_example["id"], row) == {"apiKey": "k"}
     listed = await client.get(CONFIGS, headers=world.admin_a.headers())
     assert "TOP-SECRET-VALUE" not in listed.text and SECRET not in listed.text
 
@@ -684,7 +685,7 @@ async def test_patch_fields_and_provider_switches(
     assert back["dispatchProvider"]["code"] == "YOM" and back["channel"] == "CALLCENTER"
     assert back["hasCredentials"] is True
     row = await stored(app_pool, world.tenant_a, config["id"])
-    assert decrypt(world.tenant_a, config["id"], bytes(row["credentials"])) == {"apiKey": SECRET}
+    assert decrypt(world.tenant_a, config["id"], row) == {"apiKey": SECRET}
 
 
 async def test_mock_to_yom_needs_a_base_url(client: Client, world: World) -> None:
