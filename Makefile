@@ -42,6 +42,7 @@ bench: $(VENV)/.synced ## print benchmark figures (fresh database in the embedde
 	$(RUN) reten bench activities --concurrency 32 --duration 10 --workers 2
 	$(RUN) reten bench pull --duration 10 --workers 2
 	$(RUN) reten bench dispatch
+	$(RUN) reten bench citus --duration 10 --workers 2
 
 fmt: $(VENV)/.synced
 	$(RUN) ruff format app tests

@@ -234,10 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     bench.add_argument(
         "what",
-        choices=["sync", "activities", "pull", "dispatch"],
+        choices=["sync", "activities", "pull", "dispatch", "citus"],
         help="sync: POST /api/commerces/sync; activities: task creates and result submits next to pgbench; "
         "pull: the integration pull and result submits under the harness and wrk, next to pgbench; "
-        "dispatch: push delivery throughput and latency to a loopback receiver",
+        "dispatch: push delivery throughput and latency to a loopback receiver; "
+        "citus: pulls, result submits and task creates on PostgreSQL and on a local Citus cluster, with "
+        "the Task Count of each statement",
     )
     bench.add_argument("--items", type=int, default=1000, help="items per sync call (max 1000)")
     bench.add_argument("--concurrency", type=int, default=32, help="activities: concurrent clients")

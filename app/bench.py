@@ -22,6 +22,7 @@ from typing import Any
 __all__ = ("main", "sync_items")
 
 BENCH_DB = "reten_bench"
+BENCH_DBS = {"citus": "reten_bench_plain"}  # the benchmarks with a database of their own
 BENCH_EMAIL = "bench@reten.local"
 BENCH_PASSWORD = "bench-password-1"
 
@@ -209,7 +210,7 @@ def main(what: str, items_count: int, concurrency: int = 32, duration_s: float =
     base = load_settings()
     data_dir = Path(base.data_dir)
     server = start_embedded(data_dir)
-    dsns = asyncio.run(bootstrap_cluster(server.get_uri(), BENCH_DB, recreate=True))
+    dsns = asyncio.run(bootstrap_cluster(server.get_uri(), BENCH_DBS.get(what, BENCH_DB), recreate=True))
     asyncio.run(_migrate(dsns.owner))
     settings = load_settings(
         database_url=dsns.app,
@@ -232,6 +233,10 @@ def main(what: str, items_count: int, concurrency: int = 32, duration_s: float =
         from app.loadtest import bench as pull_bench
 
         pull_bench.run(settings, dsns.owner, duration_s, workers)
+    elif what == "citus":
+        from app.loadtest import bench_citus
+
+        bench_citus.run(settings, dsns.owner, duration_s, workers)
     else:
         from app import bench_activities
 

@@ -171,6 +171,13 @@ async def is_citus(conn: asyncpg.Connection) -> bool:
     return _citus
 
 
+def forget_server_kind() -> None:
+    """Ask ``is_citus`` again on the next transaction: only for a process that talks to two servers in
+    turn (``reten bench citus``)."""
+    global _citus
+    _citus = None
+
+
 async def open_transaction(
     conn: asyncpg.Connection,
     *,
