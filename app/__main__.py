@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -127,23 +128,37 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    # The dispatcher runs beside the API (its own process, as in production), stopped with it.
+    # The dispatcher runs beside the API (its own process, as in production), stopped with it. uvicorn
+    # handles SIGTERM itself and, once stopped, raises the signal again: with the default handler that
+    # killed this process on the spot, leaving the dispatcher and the embedded PostgreSQL running. This
+    # handler (the one uvicorn restores) turns it into an exit that runs the cleanup below and atexit.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     dispatcher = subprocess.Popen([sys.executable, "-m", "app", "dispatcher"])
-
-    uvicorn.run(
-        "app.asgi:create_app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=args.workers or settings.workers,
-        access_log=False,
-        log_level="warning",
-        proxy_headers=False,
-        server_header=False,
-    )
-    dispatcher.terminate()
-    dispatcher.wait(timeout=30)
+    try:
+        uvicorn.run(
+            "app.asgi:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=args.workers or settings.workers,
+            access_log=False,
+            log_level="warning",
+            proxy_headers=False,
+            server_header=False,
+        )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        dispatcher.terminate()
+        try:
+            dispatcher.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            dispatcher.kill()
     return 0
+
+
+def _exit_on_signal(signum: int, _frame: Any) -> None:
+    raise SystemExit(0)
 
 
 def cmd_dispatcher(_: argparse.Namespace) -> int:
