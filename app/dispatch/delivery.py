@@ -55,6 +55,7 @@ class Job:
     url: str | None
     api_key: str | None
     body: bytes
+    lease_token: uuid.UUID  # the attempt's hold on the activity: sent and recorded only under it
     error: DeliveryError | None = None  # found while preparing (unreadable credentials): no call
 
 
@@ -83,10 +84,12 @@ async def prepare(
     activity_id: uuid.UUID,
     *,
     manual: bool,
-    claimed: bool = False,
+    claimed: uuid.UUID | None = None,
 ) -> Job | Outcome:
     """Step 1, in ``conn``'s transaction. ``manual``: refuse what cannot be dispatched by hand with the
-    documented errors, instead of skipping it. ``claimed``: the caller's claim holds the lease."""
+    documented errors, instead of skipping it. ``claimed``: the token of the caller's claim, which must
+    still hold the activity (a lease that expired while the activity waited, then claimed by another
+    dispatcher, is that one's to send)."""
     row = await queries.dispatch.dispatch_target(conn, tenant_id=tenant_id, id=activity_id)
     if row is None:
         if manual:
@@ -103,8 +106,10 @@ async def prepare(
             raise NotFound(f"No active dispatch config found for the activity's channel ({row['channel']})")
         if row["leased"]:
             return Outcome("IN_FLIGHT", attempts=row["dispatch_attempt_count"])
-    elif row["status"] != machine.READY or row["config_id"] is None or (row["leased"] and not claimed):
-        return Outcome("SKIPPED")
+    else:
+        held = row["lease_token"] == claimed if claimed is not None else not row["leased"]
+        if row["status"] != machine.READY or row["config_id"] is None or not held:
+            return Outcome("SKIPPED")
     hooks = services.hook_caller()
     if not await activities.resolve_for_dispatch(conn, tenant_id, activity_id, hooks):
         return Outcome("UNRESOLVED")
@@ -122,8 +127,9 @@ async def prepare(
                 error = DeliveryError(
                     "CREDENTIALS", "the config's credentials cannot be read; save them again"
                 )
+    token = claimed or uuid.uuid4()
     await queries.dispatch.take_lease(
-        conn, tenant_id=tenant_id, id=activity_id, lease_s=services.settings.dispatch_lease_s
+        conn, tenant_id=tenant_id, id=activity_id, lease_s=services.settings.dispatch_lease_s, token=token
     )
     return Job(
         tenant_id=tenant_id,
@@ -132,6 +138,7 @@ async def prepare(
         url=row["base_url"],
         api_key=api_key,
         body=await _payload(conn, tenant_id, activity_id),
+        lease_token=token,
         error=error,
     )
 
@@ -168,9 +175,15 @@ async def record(
 ) -> Outcome:
     """Step 3, in ``conn``'s transaction."""
     row = await queries.dispatch.dispatch_target(conn, tenant_id=tenant_id, id=job.activity_id)
+    if row is not None and row["lease_token"] != job.lease_token:
+        # The lease ran out during the call and another attempt holds it now: that one records.
+        log.warning("dispatch_lease_lost", extra={"activity_id": str(job.activity_id)})
+        return Outcome("SKIPPED", error)
     if row is None or row["status"] != machine.READY:  # canceled (or answered) while the call was out
         if row is not None:
-            await queries.dispatch.release_lease(conn, tenant_id=tenant_id, id=job.activity_id)
+            await queries.dispatch.release_lease(
+                conn, tenant_id=tenant_id, id=job.activity_id, token=job.lease_token
+            )
         return Outcome("SKIPPED", error)
     if error is None:
         attempt = activities.DispatchAttempt(provider_activity_id=provider_id)
@@ -201,9 +214,9 @@ async def deliver(
     activity_id: uuid.UUID,
     *,
     manual: bool = False,
-    claimed: bool = False,
+    claimed: uuid.UUID | None = None,
 ) -> Outcome:
-    """One attempt, start to end."""
+    """One attempt, start to end (``claimed``: the token of the dispatcher's claim)."""
     timeout = services.settings.pool_acquire_timeout_s
     async with tenant_transaction(pool, tenant_id, timeout) as conn:
         job = await prepare(conn, services, tenant_id, activity_id, manual=manual, claimed=claimed)

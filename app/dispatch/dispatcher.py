@@ -24,7 +24,7 @@ import asyncpg
 from app.config import Settings
 from app.db import create_pool, queries, tenant_transaction
 from app.dispatch.delivery import deliver
-from app.dispatch.http import GuardedClient
+from app.dispatch.http import TIMEOUT, GuardedClient
 from app.state import Services
 
 __all__ = ("CHANNEL", "Dispatcher")
@@ -90,18 +90,27 @@ class Dispatcher:
                     await listener.close()
             await pool.close()
 
+    def round_budget(self) -> int:
+        """How many activities one round may claim: what its calls in flight can send before the lease
+        runs out, each call taking the provider timeout at worst."""
+        waves = max(1, int(self.settings.dispatch_lease_s // TIMEOUT.total))
+        return self.settings.dispatch_concurrency * waves
+
     async def round(self, pool: asyncpg.Pool, client: GuardedClient) -> int:
         """One round: claim, deliver; how many activities were claimed."""
         async with pool.acquire() as conn:
             tenants = [r["tenant_id"] async for r in queries.dispatch.due_tenants(conn, limit=1000)]
+        token = uuid.uuid4()  # this round's hold on what it claims (checked as each call starts and ends)
+        lease_s, timeout = self.settings.dispatch_lease_s, self.settings.pool_acquire_timeout_s
+        budget = self.round_budget()
+        tenants = tenants[:budget]
+        # An even share of what can be sent within the lease, so that no claim outlives its lease waiting.
+        share = min(self.settings.dispatch_batch_per_tenant, max(1, budget // max(1, len(tenants))))
         claims: list[list[tuple[uuid.UUID, uuid.UUID]]] = []
         for tenant_id in tenants:
-            async with tenant_transaction(pool, tenant_id, self.settings.pool_acquire_timeout_s) as conn:
+            async with tenant_transaction(pool, tenant_id, timeout) as conn:
                 rows = queries.dispatch.claim(
-                    conn,
-                    tenant_id=tenant_id,
-                    limit=self.settings.dispatch_batch_per_tenant,
-                    lease_s=self.settings.dispatch_lease_s,
+                    conn, tenant_id=tenant_id, limit=share, lease_s=lease_s, token=token
                 )
                 claims.append([(tenant_id, r["id"]) async for r in rows])
         # Round-robin across tenants: the first of each, then the second of each, ...
@@ -111,10 +120,12 @@ class Dispatcher:
         async def one(tenant_id: uuid.UUID, activity_id: uuid.UUID) -> None:
             async with slots:
                 if self.stop.is_set():  # stopping: give it back instead of starting a call
-                    async with tenant_transaction(pool, tenant_id, self.settings.pool_acquire_timeout_s) as c:
-                        await queries.dispatch.release_lease(c, tenant_id=tenant_id, id=activity_id)
+                    async with tenant_transaction(pool, tenant_id, timeout) as c:
+                        await queries.dispatch.release_lease(
+                            c, tenant_id=tenant_id, id=activity_id, token=token
+                        )
                     return
-                outcome = await deliver(pool, self.services, client, tenant_id, activity_id, claimed=True)
+                outcome = await deliver(pool, self.services, client, tenant_id, activity_id, claimed=token)
                 if outcome.status == "DISPATCHED":
                     self.delivered += 1
                 elif outcome.error is not None:

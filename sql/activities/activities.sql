@@ -198,7 +198,8 @@ with moved as (
          provider_activity_id = coalesce(:provider_activity_id, provider_activity_id),
          dispatch_attempt_count = dispatch_attempt_count + case when :attempted::boolean then 1 else 0 end,
          next_attempt_at = case when :attempted::boolean then :retry_at::timestamptz else next_attempt_at end,
-         dispatch_lease_until = case when :attempted::boolean then null else dispatch_lease_until end
+         dispatch_lease_until = case when :attempted::boolean then null else dispatch_lease_until end,
+         dispatch_lease_token = case when :attempted::boolean then null else dispatch_lease_token end
    where tenant_id = :tenant_id and id = :id and status = :from_status
   returning tenant_id, id
 )

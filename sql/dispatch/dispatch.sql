@@ -93,6 +93,7 @@ update app.dispatch_configs set credentials = :credentials, credentials_key_id =
 -- null when there is none) and whether a delivery of it is already in flight (leased).
 select a.id, a.type, a.status, a.channel, a.commerce_id, a.target_criteria, a.dispatch_attempt_count,
        coalesce(a.dispatch_lease_until > statement_timestamp(), false) as leased,
+       a.dispatch_lease_token as lease_token,
        c.id as config_id, c.base_url, c.credentials, p.code as provider_code, p.protocol_type
   from app.activities a
   left join app.dispatch_configs c on c.tenant_id = a.tenant_id and c.channel = a.channel and c.is_active
@@ -100,14 +101,19 @@ select a.id, a.type, a.status, a.channel, a.commerce_id, a.target_criteria, a.di
  where a.tenant_id = :tenant_id and a.id = :id
    for update of a;
 
--- name: take_lease(tenant_id, id, lease_s)!
--- Hold the activity for one delivery attempt (released by the attempt's outcome, or by expiry).
-update app.activities set dispatch_lease_until = statement_timestamp() + make_interval(secs => :lease_s)
+-- name: take_lease(tenant_id, id, lease_s, token)!
+-- Hold the activity for one delivery attempt, under the attempt's token, for lease_s from now (a claim's
+-- lease renewed as its call starts); released by the attempt's outcome, or by expiry.
+update app.activities
+   set dispatch_lease_until = statement_timestamp() + make_interval(secs => :lease_s),
+       dispatch_lease_token = :token
  where tenant_id = :tenant_id and id = :id;
 
--- name: release_lease(tenant_id, id)!
--- Give the activity back without an attempt (it changed status while its call was in flight).
-update app.activities set dispatch_lease_until = null where tenant_id = :tenant_id and id = :id;
+-- name: release_lease(tenant_id, id, token)!
+-- Give the activity back without an attempt (it changed status while its call was in flight, or the
+-- dispatcher is stopping), if the lease is still the caller's.
+update app.activities set dispatch_lease_until = null, dispatch_lease_token = null
+ where tenant_id = :tenant_id and id = :id and dispatch_lease_token = :token;
 
 -- name: payload(tenant_id, id)^
 -- What a provider receives (CONTRACT.md §8): the activity as the integration item, plus its target user
@@ -132,7 +138,7 @@ select i.item,
 -- Tenants with dispatch work (app.dispatch_due_tenants: the one cross-tenant read), in random order.
 select tenant_id from app.dispatch_due_tenants(:limit);
 
--- name: claim(tenant_id, limit, lease_s)
+-- name: claim(tenant_id, limit, lease_s, token)
 -- Up to limit due READY activities of the tenant on channels with an active config, held for lease_s
 -- (rows another dispatcher is claiming right now are skipped, not waited for). Oldest schedule first.
 with due as (
@@ -148,7 +154,8 @@ with due as (
      for update of a skip locked
 )
 update app.activities a
-   set dispatch_lease_until = statement_timestamp() + make_interval(secs => :lease_s)
+   set dispatch_lease_until = statement_timestamp() + make_interval(secs => :lease_s),
+       dispatch_lease_token = :token
   from due
  where a.tenant_id = :tenant_id and a.id = due.id
 returning a.id;

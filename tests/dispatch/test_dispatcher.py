@@ -216,3 +216,34 @@ async def test_a_dispatcher_killed_mid_batch_leaves_nothing_stuck(
     assert await _statuses(app_pool, world.tenant_a) == Counter({"DISPATCHED": 40})
     per_id = Counter(r.headers["x-reten-delivery-id"] for r in receiver.requests)
     assert set(per_id) == {delivery_id(world.tenant_a, a) for a in acts}  # a resend reuses its id
+
+
+async def test_a_claim_never_outlives_its_lease_waiting_in_the_queue(
+    client: Any, world: World, settings: Settings, app_pool: asyncpg.Pool
+) -> None:
+    """Regression (issue 16, item 4): a round claimed 100 per tenant and sent them 16 at a time, so the
+    leases of the last ones ran out while they waited and a second dispatcher sent them too. A round now
+    claims what its calls can send within the lease, each claim carries its token, and a call starts
+    (renewing the lease) only under its own token. Two dispatchers with a short lease and a slow provider:
+    every delivery id arrives once."""
+    from dispatch.test_manual_dispatch_race import running_dispatcher
+
+    short = {
+        "dispatch_lease_s": 2.5,
+        "dispatch_concurrency": 4,
+        "dispatch_batch_per_tenant": 100,
+        "dispatch_interval_s": 0.2,
+        "dispatch_backoff_s": [0.0, 0.0],
+    }
+    async with Receiver(delay_s=1.0) as receiver:
+        acts = await _tenant_with_tasks(client, world.admin_a, app_pool, receiver.url, 40)
+        async with running_dispatcher(settings, **short), running_dispatcher(settings, **short):
+            for _ in range(600):
+                if await _statuses(app_pool, world.tenant_a) == Counter({"DISPATCHED": 40}):
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(3.0)  # a lease and more: a second send of anything would arrive now
+    got = Counter(r.headers["x-reten-delivery-id"] for r in receiver.requests)
+    assert set(got) == {delivery_id(world.tenant_a, a) for a in acts}
+    assert set(got.values()) == {1}, [n for n in got.values() if n > 1]
+    assert set((await _events(app_pool, world.tenant_a, "DISPATCH_SUCCESS")).values()) == {1}
