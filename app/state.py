@@ -39,6 +39,22 @@ class Services:
         self.login_by_ip = TokenBucket(5 * per_minute / 60, 5 * per_minute)
         self.trusted_proxies = parse_networks(settings.trusted_proxies)
 
+    async def outbound_url(self, url: str, field: str) -> str:
+        """``url`` as an outbound call will use it, checked against the same rules as the calls
+        (scheme, address, port); else the 400 naming ``field``."""
+        from app.dispatch.addresses import UnsafeUrl, check_base_url
+        from app.errors import BadRequest
+
+        try:
+            return await check_base_url(
+                url,
+                allow_http=self.settings.dispatch_allow_http,
+                allowlist=self.dispatch_allowlist,
+                ports=self.dispatch_ports,
+            )
+        except UnsafeUrl as exc:
+            raise BadRequest.field(field, str(exc)) from exc
+
     def outbound_client(self) -> GuardedClient:
         """The guarded HTTP client for provider calls: allowed addresses and ports only."""
         from app.dispatch.http import GuardedClient

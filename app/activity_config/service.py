@@ -21,7 +21,6 @@ from app.activity_config.schemas import (
     TargetConfigUpdate,
 )
 from app.db import Connection, fetch_one, json_param, queries
-from app.dispatch.addresses import UnsafeUrl, check_base_url
 from app.errors import BadRequest, Conflict, NotFound
 from app.state import Services
 from app.structs import from_row, merge_patch, present
@@ -85,15 +84,7 @@ async def upsert_policy(
         field, _, message = str(exc).partition(": ")
         raise BadRequest.field(field, message) from exc
     if hook is not None:  # the address rules of provider URLs (the call goes through the guarded client)
-        try:
-            hook = await check_base_url(
-                hook,
-                allow_http=services.settings.dispatch_allow_http,
-                allowlist=services.dispatch_allowlist,
-                ports=services.dispatch_ports,
-            )
-        except UnsafeUrl as exc:
-            raise BadRequest.field("hook_url", str(exc)) from exc
+        hook = await services.outbound_url(hook, "hook_url")
     if not await queries.activity_config.attribute_key_exists(conn, id=key_id):
         raise NotFound.of("Attribute key")
     row = await queries.activity_config.upsert_policy(

@@ -130,15 +130,11 @@ async def check_base_url(
         raise UnsafeUrl("must not carry a query or a fragment")
     if port == 0:
         raise UnsafeUrl("port 0 is not a port")
-    literal = literal_address(host)
+    literal, local = literal_address(host), _local_name(host)
     effective = port or (443 if parts.scheme.lower() == "https" else 80)
-    local = _local_name(host) and bool(allowlist)
     usable = ports if ports is not None else allowed_ports(allow_http=allow_http)
-    if not local and not port_allowed(effective, literal, usable, allowlist):
+    if not (local and allowlist) and not port_allowed(effective, literal, usable, allowlist):
         raise UnsafeUrl(f"must use port {', '.join(str(p) for p in sorted(usable))}")
-    if literal is not None:
-        if not address_allowed(literal, allowlist):
-            raise UnsafeUrl("points at a private, loopback, link-local or otherwise non-public address")
-    elif _local_name(host) and not allowlist:
+    if (literal is not None and not address_allowed(literal, allowlist)) or (local and not allowlist):
         raise UnsafeUrl("points at a private, loopback, link-local or otherwise non-public address")
     return urllib.parse.urlunsplit((parts.scheme.lower(), parts.netloc, parts.path.rstrip("/"), "", ""))

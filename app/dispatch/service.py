@@ -11,7 +11,6 @@ from typing import Any
 import msgspec
 
 from app.db import Connection, fetch_one, json_param, queries
-from app.dispatch.addresses import UnsafeUrl, check_base_url
 from app.dispatch.crypto import CredentialsError, UnknownKey, credentials_aad, decrypt_credentials
 from app.dispatch.schemas import (
     ChannelDefinition,
@@ -158,15 +157,7 @@ async def _checked(
         if found["protocol_type"] == "REST":
             raise BadRequest.field("base_url", f"required for the {found['code']} provider")
         return row
-    try:
-        row["base_url"] = await check_base_url(
-            row["base_url"],
-            allow_http=services.settings.dispatch_allow_http,
-            allowlist=services.dispatch_allowlist,
-            ports=services.dispatch_ports,
-        )
-    except UnsafeUrl as exc:
-        raise BadRequest.field("base_url", str(exc)) from exc
+    row["base_url"] = await services.outbound_url(row["base_url"], "base_url")
     return row
 
 
