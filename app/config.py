@@ -62,11 +62,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     dispatch_test_allowlist: list[str] = msgspec.field(default_factory=list)
     # Ports outbound calls (providers, hooks) may use besides 443 (and 80 with DISPATCH_ALLOW_HTTP).
     dispatch_allowed_ports: list[Port] = msgspec.field(default_factory=list)
+    # CLIENT_HOOK calls one tenant may have in flight in one process; beyond it an attribute fails at once
+    # (HOOK_BUSY, its fallback applies), so a tenant's slow hook cannot take every request of the process.
+    hook_max_in_flight_per_tenant: Positive = 8
     # The dispatcher (CONTRACT.md §8): wake interval (also woken by NOTIFY), activities claimed per tenant
     # per round, calls in flight, how long a claim holds an activity, the waits before attempts 2 and 3.
     dispatch_interval_s: PositiveFloat = 30.0
     dispatch_batch_per_tenant: Annotated[int, msgspec.Meta(ge=1, le=100)] = 100
     dispatch_concurrency: Annotated[int, msgspec.Meta(ge=1, le=256)] = 16
+    # Of those calls, how many one tenant may hold (a tenant whose provider hangs leaves the rest to others).
+    dispatch_concurrency_per_tenant: Annotated[int, msgspec.Meta(ge=1, le=256)] = 8
     dispatch_lease_s: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 60.0
     dispatch_backoff_s: list[Annotated[float, msgspec.Meta(ge=0)]] = msgspec.field(
         default_factory=lambda: [30.0, 120.0]

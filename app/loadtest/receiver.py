@@ -98,6 +98,19 @@ class Receiver:
         await asyncio.to_thread(ready.wait, 10)
         return self
 
+    @staticmethod
+    async def _end_connections() -> None:
+        """End every open connection's handler (on the receiver's loop): its client sees it closed."""
+        handlers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+
+    async def hang_up(self) -> None:
+        """Close the connections open now (a request waiting for its answer gets none), still listening."""
+        assert self._loop is not None
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._end_connections(), self._loop))
+
     async def __aexit__(self, *exc: object) -> None:
         assert self._loop is not None and self._server is not None and self._thread is not None
 
@@ -106,10 +119,7 @@ class Receiver:
             self._server.close()
             await self._server.wait_closed()
             # Connections a client keeps alive: end their handlers on this loop before it closes.
-            handlers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in handlers:
-                task.cancel()
-            await asyncio.gather(*handlers, return_exceptions=True)
+            await self._end_connections()
 
         asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
