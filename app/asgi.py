@@ -23,7 +23,7 @@ from app.auth.middleware import AuthMiddleware
 from app.auth.principal import Principal
 from app.commerces.controller import CommerceController
 from app.config import Settings, load_settings
-from app.db import db_lifespan, provide_db
+from app.db import db_lifespan, provide_db, provide_transactions
 from app.dispatch.controller import DispatchConfigController, DispatchProviderController
 from app.errors import handle_exception
 from app.health import health, ready
@@ -95,6 +95,7 @@ def create_app(settings: Settings) -> Litestar:
         lifespan=[db_lifespan],
         dependencies={
             "db": Provide(provide_db),
+            "transactions": Provide(provide_transactions, sync_to_thread=False),
             "services": Provide(lambda: services, sync_to_thread=False, use_cache=True),
             "principal": Provide(_principal, sync_to_thread=False),
             "tenant": Provide(_tenant, sync_to_thread=False),

@@ -26,6 +26,7 @@ T = TypeVar("T")
 __all__ = (
     "IDENTITY_ROLE",
     "Connection",
+    "Transactions",
     "begin_statement",
     "db_lifespan",
     "fetch_one",
@@ -35,7 +36,9 @@ __all__ = (
     "open_transaction",
     "paginate",
     "provide_db",
+    "provide_transactions",
     "queries",
+    "request_transaction",
     "tenant_lock",
     "tenant_transaction",
     "use_tenant",
@@ -271,18 +274,16 @@ async def tenant_lock(conn: asyncpg.Connection, tenant_id: uuid.UUID, name: str)
     await queries.db.tenant_xact_lock(conn, tenant_id=tenant_id, name=name)
 
 
-async def provide_db(request: Request[Any, Any, Any], principal: Any) -> AsyncIterator[asyncpg.Connection]:
-    """The request's connection: acquire (bounded wait) -> begin (read only for GET) + tenant context ->
-    yield -> commit, or roll back on any exception (unless the error asks to keep its writes).
-
-    It takes ``principal`` (a dependency) so that Litestar resolves it in a later batch than the
-    dependencies without sub-dependencies, which include every input-validating one (pagination, cursor):
-    when one of those fails, Litestar never cleans up generators of the same or earlier batches, and the
-    connection would stay checked out with its transaction open until garbage collection."""
+@asynccontextmanager
+async def request_transaction(
+    request: Request[Any, Any, Any], principal: Any
+) -> AsyncIterator[asyncpg.Connection]:
+    """One transaction of a request: acquire (bounded wait, else 503) -> begin (read only for GET) +
+    tenant context, role and plan mode of the route -> yield -> commit, or roll back on any exception
+    (unless the error asks to keep its writes) -> release."""
     pool: asyncpg.Pool = request.app.state.pool
     tenant_id = getattr(principal, "tenant_id", None)
     opt = request.route_handler.opt
-    identity = opt.get("db_role") == "identity"
     try:
         conn = await pool.acquire(timeout=request.app.state.settings.pool_acquire_timeout_s)
     except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -292,7 +293,7 @@ async def provide_db(request: Request[Any, Any, Any], principal: Any) -> AsyncIt
             conn,
             readonly=request.method in SAFE_METHODS,
             tenant_id=tenant_id,
-            identity=identity,
+            identity=opt.get("db_role") == "identity",
             generic_plans=opt.get("generic_plans", False),
         )
         try:
@@ -307,6 +308,27 @@ async def provide_db(request: Request[Any, Any, Any], principal: Any) -> AsyncIt
             await conn.execute("commit")
     finally:
         await pool.release(conn)
+
+
+async def provide_db(request: Request[Any, Any, Any], principal: Any) -> AsyncIterator[asyncpg.Connection]:
+    """The request's connection, in one transaction for the whole handler (``request_transaction``).
+
+    It takes ``principal`` (a dependency) so that Litestar resolves it in a later batch than the
+    dependencies without sub-dependencies, which include every input-validating one (pagination, cursor):
+    when one of those fails, Litestar never cleans up generators of the same or earlier batches, and the
+    connection would stay checked out with its transaction open until garbage collection."""
+    async with request_transaction(request, principal) as conn:
+        yield conn
+
+
+Transactions = Callable[[], contextlib.AbstractAsyncContextManager[asyncpg.Connection]]
+
+
+def provide_transactions(request: Request[Any, Any, Any], principal: Any) -> Transactions:
+    """For a handler that must hold no connection part of the time (one that calls a tenant's hook
+    between two transactions): opens the request's transactions one at a time, each as ``provide_db``
+    would. Nothing is acquired until the handler asks."""
+    return lambda: request_transaction(request, principal)
 
 
 async def _finish(conn: asyncpg.Connection, verb: str) -> None:
