@@ -204,8 +204,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
     ring = KeyRing.parse(settings.credentials_keys)
     done = asyncio.run(rotate(owner_dsn, ring))
     print(
-        f"re-encrypted {done['rotated']} credentials in {done['tenants']} tenants "
-        f"(primary key {ring.primary!r})"
+        f"re-encrypted {done['rotated']} credentials and the signing secrets of {done['secrets']} configs "
+        f"and hook policies in {done['tenants']} tenants (primary key {ring.primary!r})"
     )
     return 0
 

@@ -38,6 +38,10 @@ class Services:
         self.login_failures = TokenBucket(per_minute / 60, per_minute)
         self.login_by_ip = TokenBucket(5 * per_minute / 60, 5 * per_minute)
         self.trusted_proxies = parse_networks(settings.trusted_proxies)
+        # CLIENT_HOOK calls in flight per tenant (app/activities/hooks.py)
+        from app.activities.hooks import HookSlots
+
+        self.hook_slots = HookSlots(settings.hook_max_in_flight_per_tenant)
 
     async def outbound_url(self, url: str, field: str) -> str:
         """``url`` as an outbound call will use it, checked against the same rules as the calls
@@ -62,7 +66,9 @@ class Services:
         return GuardedClient(self.dispatch_allowlist, ports=self.dispatch_ports)
 
     def hook_caller(self) -> HookCaller:
-        """CLIENT_HOOK calls, through the same guard."""
+        """CLIENT_HOOK calls, through the same guard, signed with each policy's hook secrets."""
         from app.activities.hooks import HookCaller
 
-        return HookCaller(self.dispatch_allowlist, self.dispatch_ports)
+        return HookCaller(
+            self.dispatch_allowlist, self.dispatch_ports, self.hook_slots, key_ring=self.key_ring
+        )

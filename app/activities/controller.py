@@ -8,6 +8,7 @@ from litestar import Controller, Request, get, patch, post
 from litestar.di import Provide
 
 from app.activities import service
+from app.activities.hooks import HookAnswers
 from app.activities.schemas import (
     Activity,
     ActivityAttribute,
@@ -22,7 +23,7 @@ from app.activities.schemas import (
 )
 from app.activities.schemas import ActivityType as Type
 from app.auth.guards import access
-from app.db import Connection
+from app.db import Connection, Transactions
 from app.dispatch import delivery
 from app.state import Services
 from app.structs import Page, Pagination, Search, like_pattern, provide_pagination, require_offset
@@ -36,6 +37,19 @@ _CREATE = (
     "body, even in flight) -> 409 whose body carries `activityId` of the existing activity. 201 answers "
     "the activity as `GET /api/activities/:id` does."
 )
+
+
+async def _create(
+    transactions: Transactions, services: Services, tenant: uuid.UUID, data: ActivityCreate | TaskCreate
+) -> Activity:
+    """One transaction; two when CLIENT_HOOKs are asked, which happens between them, holding nothing."""
+    activity_id = uuid.uuid4()
+
+    async def run(answers: HookAnswers | None) -> Activity:
+        async with transactions() as db:
+            return await service.create(db, tenant, data, activity_id=activity_id, answers=answers)
+
+    return await services.hook_caller().around(tenant, run)
 
 
 class ActivityController(Controller):
@@ -54,9 +68,9 @@ class ActivityController(Controller):
         ),
     )
     async def create_activity(
-        self, db: Connection, services: Services, tenant: uuid.UUID, data: ActivityCreate
+        self, transactions: Transactions, services: Services, tenant: uuid.UUID, data: ActivityCreate
     ) -> Activity:
-        return await service.create(db, tenant, data, services.hook_caller())
+        return await _create(transactions, services, tenant, data)
 
     @post(
         "/tasks",
@@ -70,9 +84,9 @@ class ActivityController(Controller):
         ),
     )
     async def create_task(
-        self, db: Connection, services: Services, tenant: uuid.UUID, data: TaskCreate
+        self, transactions: Transactions, services: Services, tenant: uuid.UUID, data: TaskCreate
     ) -> Activity:
-        return await service.create(db, tenant, data, services.hook_caller())
+        return await _create(transactions, services, tenant, data)
 
     @get(
         "/",
@@ -171,9 +185,13 @@ class ActivityController(Controller):
         ),
     )
     async def retry_resolution(
-        self, db: Connection, services: Services, tenant: uuid.UUID, activity_id: uuid.UUID
+        self, transactions: Transactions, services: Services, tenant: uuid.UUID, activity_id: uuid.UUID
     ) -> Activity:
-        return await service.retry_resolution(db, tenant, activity_id, services.hook_caller())
+        async def run(answers: HookAnswers | None) -> Activity:
+            async with transactions() as db:
+                return await service.retry_resolution(db, tenant, activity_id, answers)
+
+        return await services.hook_caller().around(tenant, run)
 
     @get(
         "/{activity_id:uuid}/status-events",

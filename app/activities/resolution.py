@@ -18,6 +18,8 @@ from typing import Any
 
 import msgspec
 
+from app.dispatch.signing import HOOK_POLICY, Sealed
+
 __all__ = (
     "DEFAULT_CONFIG",
     "Context",
@@ -58,6 +60,8 @@ class Policy:
     strategy: str = "UPFRONT"
     resolver_type: str = "INTERNAL_SERVICE"
     hook_url: str | None = None
+    # The policy's hook secrets as stored (None: no hook, or a policy from before secrets: unsigned calls).
+    hook_signing: Sealed | None = None
 
     @property
     def caller_provided(self) -> bool:
@@ -97,6 +101,7 @@ class Context:
                 strategy=k["strategy"] or "UPFRONT",
                 resolver_type=k["resolver_type"] or "INTERNAL_SERVICE",
                 hook_url=k["hook_url"],
+                hook_signing=_hook_signing(k),
             )
             for k in keys
         }
@@ -120,6 +125,21 @@ class Context:
     @property
     def strategy(self) -> str:
         return str(self.config["resolution_strategy"])
+
+
+def _hook_signing(policy: dict[str, Any]) -> Sealed | None:
+    """A policy's hook secrets as ``resolution_context`` reads them (hex ciphertexts)."""
+    if not policy.get("hook_secret"):
+        return None
+    previous = policy.get("hook_secret_previous")
+    return Sealed.of(
+        HOOK_POLICY,
+        uuid.UUID(policy["tenant_id"]),
+        uuid.UUID(policy["policy_id"]),
+        bytes.fromhex(policy["hook_secret"]),
+        bytes.fromhex(previous) if previous else None,
+        policy.get("hook_secret_previous_until"),
+    )
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from app.activities import machine
-from app.activities.hooks import HookCaller
+from app.activities.hooks import HookAnswers, HooksNeeded, due_hooks
 from app.activities.resolution import Context, Policy, attribute_row, resolve_attribute, resolve_target
 from app.activities.schemas import (
     Activity,
@@ -272,21 +272,32 @@ def _hook_activity(activity_id: uuid.UUID, type_: str, channel: str, ctx: Contex
     }
 
 
-async def _with_hooks(
-    ctx: Context, hooks: HookCaller | None, policies: list[Policy], activity: dict[str, Any]
+def _with_hooks(
+    ctx: Context, answers: HookAnswers | None, policies: list[Policy], activity: dict[str, Any]
 ) -> Context:
-    """``ctx`` with the answers of the CLIENT_HOOKs among ``policies`` (none asked without a caller)."""
-    if hooks is None:
+    """``ctx`` with the answers of the CLIENT_HOOKs among ``policies``. Not asked yet (``answers`` is
+    None) -> HooksNeeded: the caller's transaction rolls back and the hooks are asked holding nothing
+    (``HookCaller.around``). A hook that joined the policies in between is not asked: it fails."""
+    due = due_hooks(policies)
+    if not due:
         return ctx
-    answers = await hooks.answers(policies, activity)
-    return dataclasses.replace(ctx, hooks=answers) if answers else ctx
+    if answers is None:
+        raise HooksNeeded(due, activity)
+    late = (False, "the key's policy changed while the hooks were asked; retry resolution")
+    return dataclasses.replace(ctx, hooks={p.key: answers.get(p.key, late) for p in due})
 
 
 async def create(
-    conn: Connection, tenant_id: uuid.UUID, data: ActivityCreate | TaskCreate, hooks: HookCaller | None = None
+    conn: Connection,
+    tenant_id: uuid.UUID,
+    data: ActivityCreate | TaskCreate,
+    *,
+    activity_id: uuid.UUID | None = None,
+    answers: HookAnswers | None = None,
 ) -> Activity:
-    """A new activity, resolved per CONTRACT.md §5 (CLIENT_HOOK values asked through ``hooks``). A
-    repeated idempotency key -> 409 with its id."""
+    """A new activity, resolved per CONTRACT.md §5. A repeated idempotency key -> 409 with its id. With
+    CLIENT_HOOKs to ask and no ``answers`` yet: HooksNeeded (after the 409 check, so a repeat asks no
+    hook); the second run passes the answers and the same ``activity_id`` the hooks were told."""
     keys = _requested_keys(data)
     route_id, operator_id = _assignment(data)
     row = await _context_row(conn, tenant_id, data.commerce_id, data.channel, keys, route_id, operator_id)
@@ -297,9 +308,11 @@ async def create(
     ctx = Context.from_row(row)
     if unknown := [k for k in keys if k not in ctx.policies]:
         raise BadRequest.field("attribute_keys", f"unknown attribute key {unknown[0]}")
-    activity_id = uuid.uuid4()
+    activity_id = activity_id or uuid.uuid4()
     now = [ctx.policies[k] for k in keys if not ctx.policies[k].at_dispatch]
-    ctx = await _with_hooks(ctx, hooks, now, _hook_activity(activity_id, data.type, data.channel, ctx))
+    if answers is None and due_hooks(now):
+        await _refuse_repeat(conn, tenant_id, data.idempotency_key)
+    ctx = _with_hooks(ctx, answers, now, _hook_activity(activity_id, data.type, data.channel, ctx))
     criteria = [c.as_dict() for c in data.target_criteria] if data.target_criteria is not None else None
     target = _target_row(ctx, criteria)
     attrs = _attribute_rows(ctx, data, keys)
@@ -341,16 +354,23 @@ async def create(
         attributes=json_param(attrs),
         events=json_param(events),
     )
-    if row is None:
-        existing = await queries.activities.id_by_idempotency_key(
-            conn, tenant_id=tenant_id, idempotency_key=data.idempotency_key
-        )
-        raise Conflict(
-            "An activity with this idempotency_key already exists", extra={"activityId": str(existing)}
-        )
+    if row is None:  # the key is taken (by a create that committed meanwhile, at worst)
+        await _refuse_repeat(conn, tenant_id, data.idempotency_key)
+        raise Conflict("An activity with this idempotency_key already exists")
     if status == machine.READY:
         await notify_ready(conn, tenant_id)
     return to_activity(row)
+
+
+async def _refuse_repeat(conn: Connection, tenant_id: uuid.UUID, idempotency_key: str) -> None:
+    """409 with the id of the activity that holds ``idempotency_key``, if one does."""
+    existing = await queries.activities.id_by_idempotency_key(
+        conn, tenant_id=tenant_id, idempotency_key=idempotency_key
+    )
+    if existing is not None:
+        raise Conflict(
+            "An activity with this idempotency_key already exists", extra={"activityId": str(existing)}
+        )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -424,7 +444,7 @@ async def _reresolve(
     activity: Any,
     *,
     wanted: frozenset[str],
-    hooks: HookCaller | None = None,
+    answers: HookAnswers | None = None,
 ) -> list[str]:
     """Resolve again the activity's target users and attributes whose status is in ``wanted`` (and not
     locked); write them; return what still failed."""
@@ -465,11 +485,12 @@ async def _reresolve(
             strategy=a["strategy"],
             resolver_type=a["resolver_type"],
             hook_url=a["hook_url"],
+            hook_signing=current.hook_signing if (current := ctx.policies.get(a["key"])) else None,
         )
         for a in attrs
     ]
-    ctx = await _with_hooks(
-        ctx, hooks, policies, _hook_activity(activity["id"], activity["type"], activity["channel"], ctx)
+    ctx = _with_hooks(
+        ctx, answers, policies, _hook_activity(activity["id"], activity["type"], activity["channel"], ctx)
     )
     new_attrs = []
     for a, policy in zip(attrs, policies, strict=True):
@@ -491,15 +512,16 @@ async def _reresolve(
 
 
 async def retry_resolution(
-    conn: Connection, tenant_id: uuid.UUID, activity_id: uuid.UUID, hooks: HookCaller | None = None
+    conn: Connection, tenant_id: uuid.UUID, activity_id: uuid.UUID, answers: HookAnswers | None = None
 ) -> Activity:
-    """UNRESOLVED only: resolve the FAILED target users and attributes again; READY when none fails."""
+    """UNRESOLVED only: resolve the FAILED target users and attributes again; READY when none fails
+    (HooksNeeded first when there are hooks to ask: run it again with their ``answers``)."""
     activity = await lock(conn, tenant_id, activity_id)
     if activity["status"] != machine.UNRESOLVED:
         raise BadRequest(
             f"Only an UNRESOLVED activity can retry resolution (this one is {activity['status']})"
         )
-    failures = await _reresolve(conn, tenant_id, activity, wanted=frozenset({"FAILED"}), hooks=hooks)
+    failures = await _reresolve(conn, tenant_id, activity, wanted=frozenset({"FAILED"}), answers=answers)
     if failures:
         await _unresolved(conn, tenant_id, activity, "RESOLUTION_RETRY_FAILED", failures)
     else:
@@ -508,15 +530,15 @@ async def retry_resolution(
 
 
 async def resolve_for_dispatch(
-    conn: Connection, tenant_id: uuid.UUID, activity_id: uuid.UUID, hooks: HookCaller | None = None
+    conn: Connection, tenant_id: uuid.UUID, activity_id: uuid.UUID, answers: HookAnswers | None = None
 ) -> bool:
     """For the dispatcher, just before a READY activity is sent: resolve its PENDING (ON_DISPATCH and
     MANUAL) target users and ON_DISPATCH attributes. True when it may be dispatched; otherwise it has
-    moved to UNRESOLVED with a RESOLUTION_FAILED event."""
+    moved to UNRESOLVED with a RESOLUTION_FAILED event (HooksNeeded first when there are hooks to ask)."""
     activity = await lock(conn, tenant_id, activity_id)
     if activity["status"] != machine.READY:
         return False
-    failures = await _reresolve(conn, tenant_id, activity, wanted=frozenset({"PENDING"}), hooks=hooks)
+    failures = await _reresolve(conn, tenant_id, activity, wanted=frozenset({"PENDING"}), answers=answers)
     if not failures:
         return True
     await _unresolved(conn, tenant_id, activity, "RESOLUTION_FAILED", failures)

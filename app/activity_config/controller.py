@@ -8,7 +8,9 @@ from app.activity_config import service
 from app.activity_config.schemas import (
     AttributeKey,
     AttributePolicy,
+    AttributePolicySaved,
     AttributePolicyUpsert,
+    HookSecret,
     ResultType,
     ResultTypeCreate,
     ResultTypeUpdate,
@@ -23,6 +25,18 @@ from app.state import Services
 __all__ = ("ActivityConfigController",)
 
 _RESULT_TYPES = "Addition (CONTRACT.md §6): the codes `task_result.result` takes."
+_HOOK_SIGNED = (
+    "Every hook call is signed as Standard Webhooks 1.0 does (addition): `webhook-id` (`msg_...`, new "
+    "for each call: a hook is a query, not a retried event), `webhook-timestamp` (Unix seconds) and "
+    '`webhook-signature` (`v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">`, '
+    "several separated by spaces), with the policy's own hook secret (`whsec_...`; e.g. "
+    "`standardwebhooks.Webhook(secret).verify(body, headers)`). The secret is made when a CLIENT_HOOK "
+    "policy is created or a policy becomes CLIENT_HOOK, and shown in that answer only (`hookSecret`), "
+    "never by the list or a later upsert; it is kept while the policy stays CLIENT_HOOK, dropped when it "
+    "stops being one, and stored encrypted like provider credentials. Policies saved before signing "
+    "existed have none: their calls are unsigned until "
+    "`POST /api/activity-config/attribute-policies/:id/hook-secret` makes one."
+)
 
 
 class ActivityConfigController(Controller):
@@ -44,7 +58,8 @@ class ActivityConfigController(Controller):
         summary="The tenant's attribute policies",
         **access(
             "VIEW_ACTIVITIES",
-            doc="Items carry both `strategy` and `resolutionStrategy` (the two revisions of the page).",
+            doc="Items carry both `strategy` and `resolutionStrategy` (the two revisions of the page). "
+            "Hook secrets are never shown here.",
         ),
     )
     async def attribute_policies(self, db: Connection, tenant: uuid.UUID) -> list[AttributePolicy]:
@@ -64,14 +79,34 @@ class ActivityConfigController(Controller):
             "`INTERNAL_SERVICE`. Unknown attribute key -> 404. The hook is asked for the value (when the "
             "policy says: at creation or at dispatch) with `POST {hook_url}` and "
             "`{attributeKey, activity: {id, type, channel, commerceId, commerceExternalId}}`; it answers "
-            '`{"value": ...}` within 5 s, or the attribute fails (and takes the caller\'s fallback).',
+            '`{"value": ...}` within 5 s, or the attribute fails (and takes the caller\'s fallback).\n\n'
+            + _HOOK_SIGNED,
             statuses=(404,),
         ),
     )
     async def upsert_attribute_policy(
         self, db: Connection, services: Services, tenant: uuid.UUID, data: AttributePolicyUpsert
-    ) -> AttributePolicy:
+    ) -> AttributePolicySaved:
         return await service.upsert_policy(db, services, tenant, data)
+
+    @post(
+        "/attribute-policies/{policy_id:uuid}/hook-secret",
+        operation_id="RotateAttributePolicyHookSecret",
+        summary="Rotate a CLIENT_HOOK policy's hook secret (addition)",
+        status_code=200,
+        **access(
+            "MANAGE_ACTIVITY_CONFIG",
+            doc="Makes a new hook secret and answers it this once (`hookSecret`). The previous one keeps "
+            "signing beside it for 24 h (`previousSecretExpiresAt`; two signatures in `webhook-signature`), "
+            "so the hook can switch without losing a call; then only the new one signs. A policy saved "
+            "before signing existed gets its first secret. Not a CLIENT_HOOK policy -> 400; another "
+            "tenant's or an unknown id -> 404.\n\n" + _HOOK_SIGNED,
+        ),
+    )
+    async def rotate_hook_secret(
+        self, db: Connection, services: Services, tenant: uuid.UUID, policy_id: uuid.UUID
+    ) -> HookSecret:
+        return await service.rotate_hook_secret(db, services, tenant, policy_id)
 
     @delete(
         "/attribute-policies/{policy_id:uuid}",

@@ -15,7 +15,9 @@ from app.structs import Name, Output, SnakeInput, Timestamp, either_spelling, on
 __all__ = (
     "AttributeKey",
     "AttributePolicy",
+    "AttributePolicySaved",
     "AttributePolicyUpsert",
+    "HookSecret",
     "ResultType",
     "ResultTypeCreate",
     "ResultTypeUpdate",
@@ -62,6 +64,21 @@ class AttributePolicy(Output):
     attribute_key: AttributeKeyRef
     created_at: Timestamp
     updated_at: Timestamp
+
+
+class AttributePolicySaved(AttributePolicy, omit_defaults=True):
+    """The upsert answer: the policy, and ``hookSecret`` when this call made the hook's signing secret
+    (a new CLIENT_HOOK policy, or one that became CLIENT_HOOK), shown this once (addition)."""
+
+    hook_secret: str | None = None
+
+
+class HookSecret(Output):
+    """A new hook signing secret, shown this once; the one it replaced signs beside it until
+    ``previousSecretExpiresAt`` (addition)."""
+
+    hook_secret: str
+    previous_secret_expires_at: Timestamp | None
 
 
 def _sent(*names: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ and the defaults a new tenant is seeded with (CONTRACT.md §3)."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -12,7 +13,9 @@ from app.activity_config.schemas import (
     AttributeKey,
     AttributeKeyRef,
     AttributePolicy,
+    AttributePolicySaved,
     AttributePolicyUpsert,
+    HookSecret,
     ResultType,
     ResultTypeCreate,
     ResultTypeUpdate,
@@ -20,10 +23,12 @@ from app.activity_config.schemas import (
     TargetConfigCreate,
     TargetConfigUpdate,
 )
-from app.db import Connection, fetch_one, json_param, queries
+from app.db import Connection, fetch_one, json_param, queries, tenant_lock
+from app.dispatch import signing
+from app.dispatch.service import secret_ring
 from app.errors import BadRequest, Conflict, NotFound
 from app.state import Services
-from app.structs import from_row, merge_patch, present
+from app.structs import from_row, iso_ms, merge_patch, present
 
 __all__ = (
     "attribute_keys",
@@ -32,6 +37,7 @@ __all__ = (
     "delete_policy",
     "policies",
     "result_types",
+    "rotate_hook_secret",
     "seed_defaults",
     "update_result_type",
     "update_target_config",
@@ -77,7 +83,10 @@ async def policies(conn: Connection, tenant_id: uuid.UUID) -> list[AttributePoli
 
 async def upsert_policy(
     conn: Connection, services: Services, tenant_id: uuid.UUID, data: AttributePolicyUpsert
-) -> AttributePolicy:
+) -> AttributePolicySaved:
+    """Create or replace the key's policy. A CLIENT_HOOK policy has its own signing secret: made (and
+    answered this once) when the policy is created as CLIENT_HOOK or becomes one, kept while it stays
+    one, dropped when it stops being one."""
     try:
         key_id, strategy, resolver, hook = data.normalized()
     except ValueError as exc:
@@ -87,15 +96,63 @@ async def upsert_policy(
         hook = await services.outbound_url(hook, "hook_url")
     if not await queries.activity_config.attribute_key_exists(conn, id=key_id):
         raise NotFound.of("Attribute key")
+    # One upsert of the tenant's policies at a time: a new policy's secret is encrypted for the row id
+    # chosen here, which a concurrent insert of the same key would otherwise take in its place.
+    await tenant_lock(conn, tenant_id, "attribute-policy")
+    current = await queries.activity_config.lock_policy(conn, tenant_id=tenant_id, attribute_key_id=key_id)
+    policy_id = current["id"] if current is not None else uuid.uuid4()
+    secrets: dict[str, Any] = dict.fromkeys(
+        ("hook_secret", "hook_secret_previous", "hook_secret_previous_until")
+    )
+    made: str | None = None
+    if resolver == "CLIENT_HOOK":
+        if current is not None and current["resolver_type"] == "CLIENT_HOOK":
+            secrets = {k: current[k] for k in secrets}  # kept (none on a policy from before secrets)
+        else:
+            secret = signing.new_secret()
+            aad = signing.secret_aad(signing.HOOK_POLICY, tenant_id, policy_id)
+            secrets["hook_secret"] = secret_ring(services).encrypt(secret, aad)
+            made = signing.shown(secret)
     row = await queries.activity_config.upsert_policy(
         conn,
         tenant_id=tenant_id,
+        id=policy_id,
         attribute_key_id=key_id,
         strategy=strategy,
         resolver_type=resolver,
         hook_url=hook,
+        **secrets,
     )
-    return to_policy(row)
+    return AttributePolicySaved(**msgspec.structs.asdict(to_policy(row)), hook_secret=made)
+
+
+async def rotate_hook_secret(
+    conn: Connection, services: Services, tenant_id: uuid.UUID, policy_id: uuid.UUID
+) -> HookSecret:
+    """A new hook secret for a CLIENT_HOOK policy, shown once; the current one signs beside it for the
+    overlap (a policy from before hook secrets gets its first one)."""
+    current = await fetch_one(
+        queries.activity_config.policy_hook_secret,
+        "Attribute policy",
+        conn,
+        tenant_id=tenant_id,
+        id=policy_id,
+    )
+    if current["resolver_type"] != "CLIENT_HOOK":
+        raise BadRequest("Only a CLIENT_HOOK policy has a hook secret")
+    ring = secret_ring(services)
+    now = datetime.now(UTC)
+    rotation = signing.rotate(ring, signing.HOOK_POLICY, tenant_id, policy_id, current["hook_secret"], now)
+    await queries.activity_config.rotate_hook_secret(
+        conn,
+        tenant_id=tenant_id,
+        id=policy_id,
+        hook_secret=rotation.secret,
+        hook_secret_previous=rotation.previous,
+        hook_secret_previous_until=rotation.previous_until,
+    )
+    until = rotation.previous_until
+    return HookSecret(hook_secret=rotation.shown, previous_secret_expires_at=iso_ms(until) if until else None)
 
 
 async def delete_policy(conn: Connection, tenant_id: uuid.UUID, policy_id: uuid.UUID) -> None:

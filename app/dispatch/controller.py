@@ -14,10 +14,12 @@ from app.dispatch.schemas import (
     ChannelDefinition,
     ChannelDefinitionWrite,
     DispatchConfig,
+    DispatchConfigCreated,
     DispatchConfigWrite,
     Provider,
     ProviderCreate,
     ProviderUpdate,
+    SigningSecret,
 )
 from app.state import Services
 
@@ -31,6 +33,17 @@ _RULES = (
     "(a literal IP in any notation, or what the name resolves to when DNS answers; every call checks the "
     "connected address again). One active config per channel (409). Credentials are encrypted with "
     "AES-256-GCM and never returned; `hasCredentials` (addition) says whether some are stored."
+)
+_SIGNED = (
+    "Every call to the provider is signed as Standard Webhooks 1.0 does (addition), beside `x-api-key` "
+    "and `x-reten-delivery-id`: `webhook-id` (the delivery id, the same on every attempt of an activity: "
+    "dedup on it), `webhook-timestamp` (Unix seconds of the attempt) and `webhook-signature` "
+    '(`v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">`, several separated by '
+    "spaces), with the config's own signing secret (`whsec_...`; e.g. "
+    "`standardwebhooks.Webhook(secret).verify(body, headers)`). The secret is made when the config is "
+    "created and shown in that 201 answer only (`signingSecret`), never by GET, list or PATCH; it is "
+    "stored encrypted like the credentials. Configs created before signing existed have none: their calls "
+    "are unsigned until `POST /api/dispatch-configs/:id/signing-secret` makes one."
 )
 
 
@@ -116,7 +129,7 @@ class DispatchConfigController(Controller):
         "/",
         operation_id="ListDispatchConfigs",
         summary="The tenant's dispatch configs",
-        **access("VIEW_ACTIVITIES"),
+        **access("VIEW_ACTIVITIES", doc="Never shows credentials or signing secrets. " + _SIGNED),
     )
     async def list_configs(self, db: Connection, tenant: uuid.UUID) -> list[DispatchConfig]:
         return await service.configs(db, tenant)
@@ -128,14 +141,33 @@ class DispatchConfigController(Controller):
         **access(
             "MANAGE_ACTIVITY_CONFIG",
             doc="Body: `dispatchProviderId`/`dispatch_provider_id`, `channel`, `baseUrl`/`base_url`, "
-            "`credentials` (an object), `settings` (an object). " + _RULES,
+            "`credentials` (an object), `settings` (an object). " + _RULES + "\n\n" + _SIGNED,
             statuses=(404, 409),
         ),
     )
     async def create_config(
         self, db: Connection, services: Services, tenant: uuid.UUID, data: DispatchConfigWrite
-    ) -> DispatchConfig:
+    ) -> DispatchConfigCreated:
         return await service.create_config(db, services, tenant, data)
+
+    @post(
+        "/{config_id:uuid}/signing-secret",
+        operation_id="RotateDispatchConfigSigningSecret",
+        summary="Rotate a dispatch config's signing secret (addition)",
+        status_code=200,
+        **access(
+            "MANAGE_ACTIVITY_CONFIG",
+            doc="Makes a new signing secret and answers it this once (`signingSecret`). The previous one "
+            "keeps signing beside it for 24 h (`previousSecretExpiresAt`; two signatures in "
+            "`webhook-signature`), so the receiver can switch without losing a call; then only the new "
+            "one signs. A config created before signing existed gets its first secret (its calls were "
+            "unsigned until now). Another tenant's or an unknown id -> 404.\n\n" + _SIGNED,
+        ),
+    )
+    async def rotate_signing_secret(
+        self, db: Connection, services: Services, tenant: uuid.UUID, config_id: uuid.UUID
+    ) -> SigningSecret:
+        return await service.rotate_signing_secret(db, services, tenant, config_id)
 
     @patch(
         "/{config_id:uuid}",
@@ -146,7 +178,8 @@ class DispatchConfigController(Controller):
             doc="Any field of the create body, plus `isActive`/`is_active`; credentials sent replace the "
             "stored ones. A PATCH that changes `baseUrl`, the provider or the channel must carry the "
             "credentials again (400 otherwise): a stored secret is only sent where it was entered for. "
-            + _RULES,
+            "The signing secret is kept (rotate it with `POST /api/dispatch-configs/:id/signing-secret`) "
+            "and not shown. " + _RULES,
             statuses=(409,),
         ),
     )

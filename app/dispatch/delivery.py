@@ -5,7 +5,8 @@ steps so that the provider is called outside any transaction:
    ON_DISPATCH targets and attributes, build the payload, decrypt the credentials, take a lease;
 2. ``call``: MOCK answers at once with a random id; YOM is ``POST {baseUrl}/activities`` through the
    guarded client, with ``x-api-key`` and an ``x-reten-delivery-id`` that is the same for every attempt
-   of an activity (so a provider can drop a duplicate sent after a crash);
+   of an activity (so a provider can drop a duplicate sent after a crash), signed as Standard Webhooks
+   does with the config's secret (``webhook-id`` is that delivery id; app/dispatch/signing.py);
 3. ``record`` (transaction): success -> DISPATCHED (DISPATCH_SUCCESS, providerActivityId from the
    response's ``id``); failure -> the attempt is counted with a DISPATCH_FAILED event (errorCode and a
    message without the response body), the third -> FAILED; a retry waits with backoff and jitter.
@@ -28,9 +29,11 @@ import msgspec
 
 from app.activities import machine
 from app.activities import service as activities
+from app.activities.hooks import HookAnswers
 from app.db import Connection, queries, tenant_transaction
 from app.dispatch.crypto import CredentialsError, decrypt_credentials
 from app.dispatch.http import TIMEOUT, DeliveryError, GuardedClient
+from app.dispatch.signing import SigningKey, active, config_keys, sign_headers
 from app.errors import BadGateway, BadRequest, Conflict, NotFound
 from app.state import Services
 
@@ -57,6 +60,9 @@ class Job:
     body: bytes
     lease_token: uuid.UUID  # the attempt's hold on the activity: sent and recorded only under it
     error: DeliveryError | None = None  # found while preparing (unreadable credentials): no call
+    # The config's signing secrets, decrypted (app.dispatch.signing.config_keys); none: sent unsigned
+    # (a config from before signing secrets, until it is rotated).
+    signing_keys: tuple[SigningKey, ...] = ()
 
 
 class Outcome(msgspec.Struct, frozen=True):
@@ -85,11 +91,13 @@ async def prepare(
     *,
     manual: bool,
     claimed: uuid.UUID | None = None,
+    answers: HookAnswers | None = None,
 ) -> Job | Outcome:
     """Step 1, in ``conn``'s transaction. ``manual``: refuse what cannot be dispatched by hand with the
     documented errors, instead of skipping it. ``claimed``: the token of the caller's claim, which must
     still hold the activity (a lease that expired while the activity waited, then claimed by another
-    dispatcher, is that one's to send)."""
+    dispatcher, is that one's to send). ON_DISPATCH hooks: HooksNeeded until their ``answers`` are given
+    (``deliver`` asks them between two transactions)."""
     row = await queries.dispatch.dispatch_target(conn, tenant_id=tenant_id, id=activity_id)
     if row is None:
         if manual:
@@ -110,8 +118,7 @@ async def prepare(
         held = row["lease_token"] == claimed if claimed is not None else not row["leased"]
         if row["status"] != machine.READY or row["config_id"] is None or not held:
             return Outcome("SKIPPED")
-    hooks = services.hook_caller()
-    if not await activities.resolve_for_dispatch(conn, tenant_id, activity_id, hooks):
+    if not await activities.resolve_for_dispatch(conn, tenant_id, activity_id, answers):
         return Outcome("UNRESOLVED")
     api_key, error = None, None
     if row["credentials"] is not None:
@@ -127,6 +134,7 @@ async def prepare(
                 error = DeliveryError(
                     "CREDENTIALS", "the config's credentials cannot be read; save them again"
                 )
+    signing_keys, signing_error = config_keys(services.key_ring, tenant_id, row)
     token = claimed or uuid.uuid4()
     await queries.dispatch.take_lease(
         conn, tenant_id=tenant_id, id=activity_id, lease_s=services.settings.dispatch_lease_s, token=token
@@ -139,19 +147,27 @@ async def prepare(
         api_key=api_key,
         body=await _payload(conn, tenant_id, activity_id),
         lease_token=token,
-        error=error,
+        error=error or signing_error,
+        signing_keys=signing_keys,
     )
 
 
-async def call(client: GuardedClient, job: Job) -> str | None:
-    """Step 2, outside any transaction: the provider's id for the activity, or DeliveryError."""
+async def call(client: GuardedClient, job: Job, *, now: float | None = None) -> str | None:
+    """Step 2, outside any transaction: the provider's id for the activity, or DeliveryError. Signed as
+    Standard Webhooks does (``webhook-id`` is the delivery id, the same on every attempt; the timestamp
+    is this attempt's, ``now`` or the clock; a secret rotated out signs beside the new one until its
+    overlap ends)."""
     if job.error is not None:
         raise job.error
     if job.protocol_type == "MOCK":
         return str(uuid.uuid4())
-    headers = {"x-reten-delivery-id": delivery_id(job.tenant_id, job.activity_id)}
+    msg_id = delivery_id(job.tenant_id, job.activity_id)
+    headers = {"x-reten-delivery-id": msg_id}
     if job.api_key is not None:
         headers["x-api-key"] = job.api_key
+    moment = time.time() if now is None else now
+    if secrets := active(job.signing_keys, moment):
+        headers.update(sign_headers(secrets, msg_id, job.body, moment))
     response = await client.post_json(f"{job.url}/activities", job.body, headers)
     found = response.json()
     provider_id = found.get("id") if isinstance(found, dict) else None
@@ -216,10 +232,17 @@ async def deliver(
     manual: bool = False,
     claimed: uuid.UUID | None = None,
 ) -> Outcome:
-    """One attempt, start to end (``claimed``: the token of the dispatcher's claim)."""
+    """One attempt, start to end (``claimed``: the token of the dispatcher's claim). Hooks and the
+    provider are called with no connection held."""
     timeout = services.settings.pool_acquire_timeout_s
-    async with tenant_transaction(pool, tenant_id, timeout) as conn:
-        job = await prepare(conn, services, tenant_id, activity_id, manual=manual, claimed=claimed)
+
+    async def prepared(answers: HookAnswers | None) -> Job | Outcome:
+        async with tenant_transaction(pool, tenant_id, timeout) as conn:
+            return await prepare(
+                conn, services, tenant_id, activity_id, manual=manual, claimed=claimed, answers=answers
+            )
+
+    job = await services.hook_caller().around(tenant_id, prepared)
     if isinstance(job, Outcome):
         return job
     provider_id, error = None, None

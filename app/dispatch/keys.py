@@ -1,24 +1,62 @@
 """``reten keys``: the credentials key ring. ``generate`` prints a new entry; ``rotate`` re-encrypts every
-stored credential with the primary key (run it after putting a new key first in CREDENTIALS_KEYS, then
-drop the old key once it reports nothing left on it)."""
+stored credential and signing secret (dispatch configs' and hook policies') with the primary key (run it
+after putting a new key first in CREDENTIALS_KEYS, then drop the old key once it reports nothing left on
+it)."""
 
 from __future__ import annotations
+
+import uuid
 
 import asyncpg
 
 from app.db import queries, use_tenant
+from app.dispatch import signing
 from app.dispatch.crypto import KeyRing, credentials_aad, decrypt_credentials
 
 __all__ = ("rotate",)
 
 
+def _rewrapped(
+    ring: KeyRing, purpose: str, tenant_id: uuid.UUID, owner_id: uuid.UUID, values: list[bytes | None]
+) -> list[bytes | None] | None:
+    """A row's signing secrets (current, previous) on the primary key, or None when they all are."""
+    aad = signing.secret_aad(purpose, tenant_id, owner_id)
+    moved = [ring.rotate(v, aad) if v is not None else None for v in values]
+    if all(m is None for m in moved):
+        return None
+    return [m if m is not None else v for m, v in zip(moved, values, strict=True)]
+
+
+async def _rotate_secrets(conn: asyncpg.Connection, ring: KeyRing, tenant_id: uuid.UUID) -> int:
+    """The tenant's signing secrets re-encrypted with the primary key; how many rows changed."""
+    changed = 0
+    configs = [r async for r in queries.dispatch.configs_with_signing_secrets(conn, tenant_id=tenant_id)]
+    for row in configs:
+        values = [row["signing_secret"], row["signing_secret_previous"]]
+        if new := _rewrapped(ring, signing.DISPATCH_CONFIG, tenant_id, row["id"], values):
+            await queries.dispatch.set_signing_secrets(
+                conn, tenant_id=tenant_id, id=row["id"], signing_secret=new[0], signing_secret_previous=new[1]
+            )
+            changed += 1
+    hooks = queries.activity_config.policies_with_hook_secrets(conn, tenant_id=tenant_id)
+    for row in [r async for r in hooks]:
+        values = [row["hook_secret"], row["hook_secret_previous"]]
+        if new := _rewrapped(ring, signing.HOOK_POLICY, tenant_id, row["id"], values):
+            await queries.activity_config.set_hook_secrets(
+                conn, tenant_id=tenant_id, id=row["id"], hook_secret=new[0], hook_secret_previous=new[1]
+            )
+            changed += 1
+    return changed
+
+
 async def rotate(owner_dsn: str, ring: KeyRing) -> dict[str, int]:
     """Re-encrypt every config's credentials that are not on the primary key or not yet bound to their URL
-    (written before that binding), one transaction per
+    (written before that binding), and every signing secret not on the primary key, one transaction per
     tenant (as the owner role, inside each tenant's context: row-level security still applies).
-    Returns {"tenants": n, "rotated": n}."""
+    Returns {"tenants": n, "rotated": credentials rewritten, "secrets": rows whose secrets were}."""
     conn = await asyncpg.connect(owner_dsn)
     rotated = 0
+    secrets = 0
     try:
         tenants = [r["id"] async for r in queries.dispatch.tenant_ids(conn)]
         for tenant_id in tenants:
@@ -40,6 +78,7 @@ async def rotate(owner_dsn: str, ring: KeyRing) -> dict[str, int]:
                         credentials_key_id=ring.primary,
                     )
                     rotated += 1
+                secrets += await _rotate_secrets(conn, ring, tenant_id)
     finally:
         await conn.close()
-    return {"tenants": len(tenants), "rotated": rotated}
+    return {"tenants": len(tenants), "rotated": rotated, "secrets": secrets}

@@ -14,11 +14,13 @@ __all__ = (
     "ChannelDefinition",
     "ChannelDefinitionWrite",
     "DispatchConfig",
+    "DispatchConfigCreated",
     "DispatchConfigWrite",
     "Provider",
     "ProviderCreate",
     "ProviderRef",
     "ProviderUpdate",
+    "SigningSecret",
 )
 
 Schema = msgspec.Raw  # [{key, label, type, required}] as stored
@@ -64,6 +66,20 @@ class DispatchConfig(Output):
     dispatch_provider: ProviderRef
     created_at: Timestamp
     updated_at: Timestamp
+
+
+class DispatchConfigCreated(DispatchConfig):
+    """The create answer: the config, and its signing secret, shown this once (addition)."""
+
+    signing_secret: str
+
+
+class SigningSecret(Output):
+    """A new signing secret, shown this once; the one it replaced (if any) signs beside it until
+    ``previousSecretExpiresAt`` (addition)."""
+
+    signing_secret: str
+    previous_secret_expires_at: Timestamp | None
 
 
 class DispatchConfigWrite(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

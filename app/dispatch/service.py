@@ -1,30 +1,35 @@
 """Dispatch providers and the tenant's dispatch configs: validation against the provider's channel
-definition, the baseUrl address rules, credentials encrypted before they reach the database."""
+definition, the baseUrl address rules, credentials and signing secrets encrypted before they reach the
+database."""
 
 from __future__ import annotations
 
 import json
 import logging
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
 from app.db import Connection, fetch_one, json_param, queries
-from app.dispatch.crypto import CredentialsError, UnknownKey, credentials_aad, decrypt_credentials
+from app.dispatch import signing
+from app.dispatch.crypto import CredentialsError, KeyRing, UnknownKey, credentials_aad, decrypt_credentials
 from app.dispatch.schemas import (
     ChannelDefinition,
     ChannelDefinitionWrite,
     DispatchConfig,
+    DispatchConfigCreated,
     DispatchConfigWrite,
     Provider,
     ProviderCreate,
     ProviderRef,
     ProviderUpdate,
+    SigningSecret,
 )
 from app.errors import BadRequest, NotFound, ServiceUnavailable
 from app.state import Services
-from app.structs import from_row
+from app.structs import from_row, iso_ms
 
 log = logging.getLogger("reten.dispatch")
 
@@ -35,7 +40,9 @@ __all__ = (
     "create_provider",
     "deactivate_config",
     "providers",
+    "rotate_signing_secret",
     "save_channel_definition",
+    "secret_ring",
     "update_config",
     "update_provider",
 )
@@ -167,8 +174,10 @@ async def _save(
     tenant_id: uuid.UUID,
     row: dict[str, Any],
     credentials: dict[str, str] | None,
+    signing_secret: bytes | None = None,
 ) -> DispatchConfig:
-    """Write ``row`` (credentials encrypted when given, else the stored ciphertext kept) and return it."""
+    """Write ``row`` (credentials encrypted when given, else the stored ciphertext kept) and return it.
+    ``signing_secret``: a new config's (ciphertext); an existing config's secrets are kept as stored."""
     ring = services.key_ring
     if credentials is not None:
         if ring is None:
@@ -187,20 +196,65 @@ async def _save(
         credentials=row.get("credentials"),
         credentials_key_id=key_id,
         is_active=row["is_active"],
+        signing_secret=signing_secret,
     )
     return to_config(
         await fetch_one(queries.dispatch.config, "Dispatch config", conn, tenant_id=tenant_id, id=row["id"])
     )
 
 
+def secret_ring(services: Services) -> KeyRing:
+    """The key ring that encrypts signing secrets (the credentials' ring); 503 without one, as for
+    credentials (only possible outside production)."""
+    if services.key_ring is None:
+        raise ServiceUnavailable("Signing secrets cannot be stored: CREDENTIALS_KEYS is not configured")
+    return services.key_ring
+
+
 async def create_config(
     conn: Connection, services: Services, tenant_id: uuid.UUID, data: DispatchConfigWrite
-) -> DispatchConfig:
+) -> DispatchConfigCreated:
+    """A new config with its own signing secret, shown in this answer only."""
     sent = _fields(data, create=True)
     credentials = sent.pop("credentials", {})
     row = {"id": uuid.uuid4(), "base_url": None, "settings": {}, "is_active": True, **sent}
     row = await _checked(conn, services, row, credentials)
-    return await _save(conn, services, tenant_id, row, credentials)
+    secret = signing.new_secret()
+    sealed = secret_ring(services).encrypt(
+        secret, signing.secret_aad(signing.DISPATCH_CONFIG, tenant_id, row["id"])
+    )
+    config = await _save(conn, services, tenant_id, row, credentials, sealed)
+    return DispatchConfigCreated(**msgspec.structs.asdict(config), signing_secret=signing.shown(secret))
+
+
+async def rotate_signing_secret(
+    conn: Connection, services: Services, tenant_id: uuid.UUID, config_id: uuid.UUID
+) -> SigningSecret:
+    """A new signing secret for the config, shown once; the current one signs beside it for the overlap
+    (a config from before signing secrets gets its first one)."""
+    stored = await fetch_one(
+        queries.dispatch.config, "Dispatch config", conn, tenant_id=tenant_id, id=config_id
+    )
+    rotation = signing.rotate(
+        secret_ring(services),
+        signing.DISPATCH_CONFIG,
+        tenant_id,
+        config_id,
+        stored["signing_secret"],
+        datetime.now(UTC),
+    )
+    await queries.dispatch.rotate_signing_secret(
+        conn,
+        tenant_id=tenant_id,
+        id=config_id,
+        signing_secret=rotation.secret,
+        signing_secret_previous=rotation.previous,
+        signing_secret_previous_until=rotation.previous_until,
+    )
+    until = rotation.previous_until
+    return SigningSecret(
+        signing_secret=rotation.shown, previous_secret_expires_at=iso_ms(until) if until else None
+    )
 
 
 async def update_config(

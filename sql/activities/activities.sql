@@ -2,7 +2,8 @@
 -- Everything target and attribute resolution need, in one round trip: the commerce (name, ids, metadata,
 -- primary address), its active people with their roles, the target of its latest completed activity on
 -- this channel and on any channel (index activities_completed_idx: one entry each), the tenant's active target-resolution config with the lowest priority
--- (criteria included), the catalogue entry and tenant policy of each requested attribute key, and for a
+-- (criteria included), the catalogue entry and tenant policy of each requested attribute key (with its
+-- hook secrets as stored ciphertext, hex: the hook call decrypts and signs with them), and for a
 -- task its route and operator (there and active? linked?). Always one row: id is null without the commerce.
 select c.id, c.name, c.external_id, c.tax_id, c.is_active, c.metadata,
        (select coalesce(a.formatted_address,
@@ -48,7 +49,10 @@ select c.id, c.name, c.external_id, c.tax_id, c.is_active, c.metadata,
          limit 1) as config,
        (select coalesce(json_agg(json_build_object(
                  'key', k.key, 'id', k.id, 'strategy', p.strategy, 'resolver_type', p.resolver_type,
-                 'hook_url', p.hook_url)), '[]')
+                 'hook_url', p.hook_url, 'tenant_id', p.tenant_id, 'policy_id', p.id,
+                 'hook_secret', encode(p.hook_secret, 'hex'),
+                 'hook_secret_previous', encode(p.hook_secret_previous, 'hex'),
+                 'hook_secret_previous_until', extract(epoch from p.hook_secret_previous_until))), '[]')
           from app.attribute_keys k
           left join app.attribute_policies p on p.tenant_id = :tenant_id and p.attribute_key_id = k.id
          where k.key = any(:keys::text[])) as attribute_keys,

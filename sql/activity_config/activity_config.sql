@@ -99,17 +99,56 @@ select p.id, p.attribute_key_id, p.strategy, p.resolver_type, p.hook_url, p.crea
  where p.tenant_id = :tenant_id
  order by k.key;
 
--- name: upsert_policy(tenant_id, attribute_key_id, strategy, resolver_type, hook_url)^
--- Create or replace the tenant's policy for one attribute key.
+-- name: lock_policy(tenant_id, attribute_key_id)^
+-- The tenant's policy for one attribute key, row-locked (an upsert decides whether its hook secret stays,
+-- goes, or is made).
+select id, resolver_type, hook_secret, hook_secret_previous, hook_secret_previous_until
+  from app.attribute_policies
+ where tenant_id = :tenant_id and attribute_key_id = :attribute_key_id
+   for update;
+
+-- name: upsert_policy(tenant_id, id, attribute_key_id, strategy, resolver_type, hook_url, hook_secret, hook_secret_previous, hook_secret_previous_until)^
+-- Create or replace the tenant's policy for one attribute key (id: the new row's, kept by an existing one),
+-- with its hook secrets as the caller decided them.
 with p as (
-  insert into app.attribute_policies as p (tenant_id, attribute_key_id, strategy, resolver_type, hook_url)
-  values (:tenant_id, :attribute_key_id, :strategy, :resolver_type, :hook_url)
+  insert into app.attribute_policies as p (tenant_id, id, attribute_key_id, strategy, resolver_type, hook_url,
+                                           hook_secret, hook_secret_previous, hook_secret_previous_until)
+  values (:tenant_id, :id, :attribute_key_id, :strategy, :resolver_type, :hook_url, :hook_secret,
+          :hook_secret_previous, :hook_secret_previous_until)
   on conflict (tenant_id, attribute_key_id) do update
      set strategy = excluded.strategy, resolver_type = excluded.resolver_type, hook_url = excluded.hook_url,
-         updated_at = excluded.updated_at
+         hook_secret = excluded.hook_secret, hook_secret_previous = excluded.hook_secret_previous,
+         hook_secret_previous_until = excluded.hook_secret_previous_until, updated_at = excluded.updated_at
   returning p.id, p.attribute_key_id, p.strategy, p.resolver_type, p.hook_url, p.created_at, p.updated_at
 )
 select p.*, k.key, k.label from p join app.attribute_keys k on k.id = p.attribute_key_id;
+
+-- name: policy_hook_secret(tenant_id, id)^
+-- One policy's resolver and hook secret, row-locked (a rotation replaces the secret).
+select id, resolver_type, hook_secret
+  from app.attribute_policies
+ where tenant_id = :tenant_id and id = :id
+   for update;
+
+-- name: rotate_hook_secret(tenant_id, id, hook_secret, hook_secret_previous, hook_secret_previous_until)!
+-- A policy's new hook secret; the replaced one (if any) keeps signing until hook_secret_previous_until
+-- (computed by the caller: no clock function in an UPDATE of a distributed table).
+update app.attribute_policies
+   set hook_secret = :hook_secret, hook_secret_previous = :hook_secret_previous,
+       hook_secret_previous_until = :hook_secret_previous_until
+ where tenant_id = :tenant_id and id = :id;
+
+-- name: policies_with_hook_secrets(tenant_id)
+-- The tenant's policies with a hook secret, row-locked (key rotation re-encrypts those on an old key).
+select id, hook_secret, hook_secret_previous
+  from app.attribute_policies
+ where tenant_id = :tenant_id and hook_secret is not null
+   for update;
+
+-- name: set_hook_secrets(tenant_id, id, hook_secret, hook_secret_previous)!
+-- Store re-encrypted hook secrets (the secrets never change).
+update app.attribute_policies set hook_secret = :hook_secret, hook_secret_previous = :hook_secret_previous
+ where tenant_id = :tenant_id and id = :id;
 
 -- name: delete_policy(tenant_id, id)$
 -- Remove a policy (its key goes back to UPFRONT by INTERNAL_SERVICE); returns its id, or null.

@@ -42,8 +42,10 @@ select c.id, c.dispatch_provider_id, c.channel, c.base_url, c.settings, c.is_act
  order by c.created_at, c.id;
 
 -- name: config(tenant_id, id)^
--- One dispatch config with its provider, row-locked (a PATCH merges into it).
+-- One dispatch config with its provider, row-locked (a PATCH merges into it; a rotation replaces its
+-- signing secret).
 select c.id, c.dispatch_provider_id, c.channel, c.base_url, c.settings, c.is_active, c.credentials,
+       c.signing_secret,
        c.credentials is not null as has_credentials, c.created_at, c.updated_at,
        p.code as provider_code, p.name as provider_name
   from app.dispatch_configs c
@@ -51,12 +53,13 @@ select c.id, c.dispatch_provider_id, c.channel, c.base_url, c.settings, c.is_act
  where c.tenant_id = :tenant_id and c.id = :id
    for update of c;
 
--- name: save_config(tenant_id, id, dispatch_provider_id, channel, base_url, settings, credentials, credentials_key_id, is_active)^
--- Create a config, or replace every column of an existing one (a PATCH sends the merged row).
+-- name: save_config(tenant_id, id, dispatch_provider_id, channel, base_url, settings, credentials, credentials_key_id, is_active, signing_secret)^
+-- Create a config (with its signing secret), or replace every column of an existing one (a PATCH sends
+-- the merged row) except its signing secrets, which only a rotation changes.
 insert into app.dispatch_configs as c (tenant_id, id, dispatch_provider_id, channel, base_url, settings,
-                                       credentials, credentials_key_id, is_active)
+                                       credentials, credentials_key_id, is_active, signing_secret)
 values (:tenant_id, :id, :dispatch_provider_id, :channel, :base_url, :settings::jsonb, :credentials,
-        :credentials_key_id, :is_active)
+        :credentials_key_id, :is_active, :signing_secret)
 on conflict (tenant_id, id) do update
    set dispatch_provider_id = excluded.dispatch_provider_id, channel = excluded.channel,
        base_url = excluded.base_url, settings = excluded.settings, credentials = excluded.credentials,
@@ -88,13 +91,36 @@ select id, base_url, credentials
 update app.dispatch_configs set credentials = :credentials, credentials_key_id = :credentials_key_id
  where tenant_id = :tenant_id and id = :id;
 
+-- name: rotate_signing_secret(tenant_id, id, signing_secret, signing_secret_previous, signing_secret_previous_until)!
+-- A config's new signing secret; the replaced one (if any) keeps signing until signing_secret_previous_until
+-- (computed by the caller: no clock function in an UPDATE of a distributed table).
+update app.dispatch_configs
+   set signing_secret = :signing_secret, signing_secret_previous = :signing_secret_previous,
+       signing_secret_previous_until = :signing_secret_previous_until
+ where tenant_id = :tenant_id and id = :id;
+
+-- name: configs_with_signing_secrets(tenant_id)
+-- The tenant's configs with a signing secret, row-locked (key rotation re-encrypts those on an old key).
+select id, signing_secret, signing_secret_previous
+  from app.dispatch_configs
+ where tenant_id = :tenant_id and signing_secret is not null
+   for update;
+
+-- name: set_signing_secrets(tenant_id, id, signing_secret, signing_secret_previous)!
+-- Store re-encrypted signing secrets (the secrets never change).
+update app.dispatch_configs
+   set signing_secret = :signing_secret, signing_secret_previous = :signing_secret_previous
+ where tenant_id = :tenant_id and id = :id;
+
 -- name: dispatch_target(tenant_id, id)^
 -- An activity about to be dispatched, row-locked, with the active config of its channel (config columns
--- null when there is none) and whether a delivery of it is already in flight (leased).
+-- null when there is none: its credentials and signing secrets too) and whether a delivery of it is
+-- already in flight (leased).
 select a.id, a.type, a.status, a.channel, a.commerce_id, a.target_criteria, a.dispatch_attempt_count,
        coalesce(a.dispatch_lease_until > statement_timestamp(), false) as leased,
        a.dispatch_lease_token as lease_token,
-       c.id as config_id, c.base_url, c.credentials, p.code as provider_code, p.protocol_type
+       c.id as config_id, c.base_url, c.credentials, p.code as provider_code, p.protocol_type,
+       c.signing_secret, c.signing_secret_previous, c.signing_secret_previous_until
   from app.activities a
   left join app.dispatch_configs c on c.tenant_id = a.tenant_id and c.channel = a.channel and c.is_active
   left join app.dispatch_providers p on p.id = c.dispatch_provider_id

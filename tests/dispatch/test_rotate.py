@@ -45,7 +45,8 @@ async def test_rotation_moves_every_credential_to_the_new_key(
             }
             await ok(client, actor, "POST", "/api/dispatch-configs", 201, json=body)
     new_ring = KeyRing.parse(generate_key("k2") + "," + TEST_KEY_RING)
-    assert await rotate(cluster.owner, new_ring) == {"tenants": 2, "rotated": 4}
+    # Each config's signing secret moves to the new key too (tests/dispatch/test_signing.py reads them).
+    assert await rotate(cluster.owner, new_ring) == {"tenants": 2, "rotated": 4, "secrets": 4}
     for tenant in (world.tenant_a, world.tenant_b):
         rows = await _stored(app_pool, tenant)
         assert len(rows) == 2 and {r["credentials_key_id"] for r in rows} == {"k2"}
@@ -59,7 +60,7 @@ async def test_rotation_moves_every_credential_to_the_new_key(
                 raise AssertionError("a value decrypted for another tenant")
             except CredentialsError:
                 pass
-    assert await rotate(cluster.owner, new_ring) == {"tenants": 2, "rotated": 0}
+    assert await rotate(cluster.owner, new_ring) == {"tenants": 2, "rotated": 0, "secrets": 0}
 
 
 async def test_rotation_binds_values_written_before_the_url_was_bound(
@@ -87,7 +88,7 @@ async def test_rotation_binds_values_written_before_the_url_was_bound(
             config_id,
             legacy,
         )
-    assert await rotate(cluster.owner, ring) == {"tenants": 2, "rotated": 1}
+    assert await rotate(cluster.owner, ring) == {"tenants": 2, "rotated": 1, "secrets": 0}
     [row] = await _stored(app_pool, world.tenant_a)
     assert decrypt_credentials(ring, row["credentials"], world.tenant_a, config_id, row["base_url"]) == (
         b'{"apiKey": "legacy-secret"}',
@@ -95,4 +96,4 @@ async def test_rotation_binds_values_written_before_the_url_was_bound(
     )
     with pytest.raises(CredentialsError):
         ring.decrypt(row["credentials"], legacy_credentials_aad(world.tenant_a, config_id))
-    assert await rotate(cluster.owner, ring) == {"tenants": 2, "rotated": 0}
+    assert await rotate(cluster.owner, ring) == {"tenants": 2, "rotated": 0, "secrets": 0}
