@@ -79,8 +79,10 @@ class ActivityConfigController(Controller):
             "`INTERNAL_SERVICE`. Unknown attribute key -> 404. The hook is asked for the value (when the "
             "policy says: at creation or at dispatch) with `POST {hook_url}` and "
             "`{attributeKey, activity: {id, type, channel, commerceId, commerceExternalId}}`; it answers "
-            '`{"value": ...}` within 5 s, or the attribute fails (and takes the caller\'s fallback).\n\n'
-            + _HOOK_SIGNED,
+            '`{"value": ...}` within 5 s, or the attribute fails (and takes the caller\'s fallback). No '
+            "database connection is held while a hook is asked. At most `HOOK_MAX_IN_FLIGHT_PER_TENANT` "
+            "(8) hook calls of one tenant are in flight per process; beyond that the attribute fails at "
+            "once (`HOOK_BUSY`).\n\n" + _HOOK_SIGNED,
             statuses=(404,),
         ),
     )
