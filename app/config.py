@@ -36,6 +36,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pool_max_size: Positive = 8
     pool_acquire_timeout_s: PositiveFloat = 2.0
     db_connect_timeout_s: PositiveFloat = 5.0
+    # A statement running longer is cancelled by PostgreSQL and its request answers 503 (the pool gets the
+    # connection back); the command timeout is the client's backstop when the server does not answer.
+    db_statement_timeout_s: PositiveFloat = 5.0
     db_command_timeout_s: PositiveFloat = 6.0
     jwt_secret: str | None = None
     jwt_issuer: str = "reten"
@@ -116,6 +119,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             parse_networks(self.trusted_proxies)  # a bad entry stops the start
         if self.pool_min_size > self.pool_max_size:
             raise ValueError("POOL_MIN_SIZE must not exceed POOL_MAX_SIZE")
+        if self.db_command_timeout_s <= self.db_statement_timeout_s:
+            raise ValueError("DB_COMMAND_TIMEOUT_S must exceed DB_STATEMENT_TIMEOUT_S (it is the backstop)")
         return self
 
 

@@ -364,7 +364,13 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
         timeout=settings.db_connect_timeout_s,
         command_timeout=settings.db_command_timeout_s,
         max_inactive_connection_lifetime=300,
-        server_settings={"application_name": "reten", "jit": "off"},
+        server_settings={
+            "application_name": "reten",
+            "jit": "off",
+            # Over the role's default: a request's statement outliving it is cancelled (503, connection
+            # back in the pool) before the client gives up on the connection.
+            "statement_timeout": f"{round(settings.db_statement_timeout_s * 1000)}ms",
+        },
         init=_init_connection,
         reset=_reset,
     )
