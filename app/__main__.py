@@ -128,6 +128,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from app.serving import uvicorn_options
+
     # The dispatcher runs beside the API (its own process, as in production), stopped with it. uvicorn
     # handles SIGTERM itself and, once stopped, raises the signal again: with the default handler that
     # killed this process on the spot, leaving the dispatcher and the embedded PostgreSQL running. This
@@ -141,10 +143,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             host=host,
             port=port,
             workers=args.workers or settings.workers,
-            access_log=False,
             log_level="warning",
-            proxy_headers=False,
-            server_header=False,
+            **uvicorn_options(settings),
         )
     except KeyboardInterrupt:
         pass

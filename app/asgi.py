@@ -33,6 +33,7 @@ from app.openapi import InputStructSchemaPlugin, strict_parameters
 from app.operators.controller import OperatorController
 from app.results.controller import ResultController
 from app.routes.controller import RouteController
+from app.serving import drain_lifespan
 from app.state import Services
 from app.structs import StrictRequest
 from app.tenants.controller import TenantController
@@ -92,7 +93,7 @@ def create_app(settings: Settings) -> Litestar:
             DispatchProviderController,
             DispatchConfigController,
         ],
-        lifespan=[db_lifespan],
+        lifespan=[db_lifespan, drain_lifespan],
         dependencies={
             "db": Provide(provide_db),
             "transactions": Provide(provide_transactions, sync_to_thread=False),

@@ -9,15 +9,14 @@ straight to PostgreSQL (no HTTP, no validation, no matching): the floor the serv
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import platform
-import socket
 import statistics
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
+
+from app.serving import serve_locally
 
 __all__ = ("main", "sync_items")
 
@@ -59,34 +58,6 @@ def sync_items(count: int, *, tag: str = "") -> list[dict[str, Any]]:
             }
         )
     return items
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.asynccontextmanager
-async def _serve(settings: Any) -> AsyncIterator[str]:
-    """The service on a free loopback port, in this event loop."""
-    import uvicorn
-
-    from app.asgi import create_app
-
-    port = _free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def _floor(dsn: str, tenant_id: uuid.UUID, items: list[dict[str, Any]]) -> float:
@@ -144,7 +115,7 @@ async def run_sync_bench(settings: Any, items_count: int) -> list[tuple[str, flo
 
     await _create_admin(settings, BENCH_EMAIL, BENCH_PASSWORD, tenant_slug="bench")
     results: list[tuple[str, float]] = []
-    async with _serve(settings) as base, aiohttp.ClientSession(base) as http:
+    async with serve_locally(settings) as base, aiohttp.ClientSession(base) as http:
         login = await http.post(
             "/api/auth/login", json={"identifier": BENCH_EMAIL, "password": BENCH_PASSWORD}
         )

@@ -36,6 +36,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pool_max_size: Positive = 8
     pool_acquire_timeout_s: PositiveFloat = 2.0
     db_connect_timeout_s: PositiveFloat = 5.0
+    # uvicorn keeps an idle connection this long (longer than client pools and balancers keep theirs).
+    http_keep_alive_s: Positive = 75
+    # On SIGTERM: /ready answers 503 and the process keeps serving this long, then stops accepting and
+    # gives requests in flight up to the grace period (app/serving.py).
+    shutdown_drain_s: Annotated[float, msgspec.Meta(ge=0, le=300)] = 5.0
+    shutdown_grace_s: PositiveFloat = 15.0
     # A statement running longer is cancelled by PostgreSQL and its request answers 503 (the pool gets the
     # connection back); the command timeout is the client's backstop when the server does not answer.
     db_statement_timeout_s: PositiveFloat = 5.0

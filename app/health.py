@@ -27,13 +27,17 @@ def health() -> dict[str, str]:
     responses={
         503: ResponseSpec(
             data_container=dict[str, str],
-            description='The database does not answer: `{"status": "unavailable"}`, with Retry-After',
+            description='The database does not answer (`{"status": "unavailable"}`), or the process is '
+            'draining before a shutdown (`{"status": "draining"}`); with Retry-After',
             generate_examples=False,
         )
     },
 )
 async def ready(state: State) -> Response[dict[str, str]]:
-    """The database is reachable: 200, else 503 with Retry-After."""
+    """The database is reachable and the process is not draining for a shutdown: 200, else 503 with
+    Retry-After."""
+    if state.get("draining"):
+        return Response({"status": "draining"}, status_code=503, headers={"Retry-After": "1"})
     try:
         async with state.pool.acquire(timeout=1) as conn:
             await queries.db.ping(conn)

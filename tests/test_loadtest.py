@@ -13,11 +13,11 @@ import msgspec
 import pytest
 from conftest import ClusterDsns
 
-from app.bench import _serve
 from app.config import Settings
 from app.loadtest.cli import run_scenario
 from app.loadtest.scenarios import SCENARIOS, Options
 from app.loadtest.seed import READY_SHARE, seed
+from app.serving import serve_locally
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ async def test_seed_writes_what_it_says(world: dict, app_pool) -> None:
 
 async def test_every_scenario_runs_clean(world: dict, settings: Settings, tmp_path: Path) -> None:
     served = msgspec.structs.replace(settings, api_key_rate_per_s=1e6, api_key_burst=10**6)
-    async with _serve(served) as base:
+    async with serve_locally(served) as base:
         for scenario in SCENARIOS:
             report = await run_scenario(
                 base, world, scenario, 4, 0.5, Options(per_page=50, pool=1500), progress=False, warmup_s=0.1

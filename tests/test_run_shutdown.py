@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,15 +16,10 @@ import psutil
 import pytest
 
 from app.config import PROJECT_ROOT
+from app.serving import free_port
 
 READY_WITHIN_S = 120
 STOPPED_WITHIN_S = 45
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _healthy(port: int) -> bool:
@@ -54,7 +48,7 @@ def _gone(process: psutil.Process) -> bool:
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_stops_the_dispatcher_and_the_embedded_database(tmp_path: Path, workers: int) -> None:
     data_dir = tmp_path / "data"
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "OWNER_DATABASE_URL"))}
     env.update(DATA_DIR=str(data_dir), HOST="127.0.0.1", PORT=str(port), WORKERS=str(workers))
     env.pop("XDG_RUNTIME_DIR", None)

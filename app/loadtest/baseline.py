@@ -186,9 +186,9 @@ def wrk(
 @contextlib.contextmanager
 def service(settings: Any, workers: int) -> Iterator[str]:
     """The service in its own process (uvicorn, ``workers``) on a free loopback port; its base URL."""
-    from app.bench import _free_port
+    from app.serving import free_port
 
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": settings.database_url,
