@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import logging
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -27,6 +28,8 @@ __all__ = (
     "IDENTITY_ROLE",
     "Connection",
     "Transactions",
+    "acquire_by",
+    "acquire_deadline",
     "begin_statement",
     "db_lifespan",
     "fetch_one",
@@ -274,6 +277,36 @@ async def tenant_lock(conn: asyncpg.Connection, tenant_id: uuid.UUID, name: str)
     await queries.db.tenant_xact_lock(conn, tenant_id=tenant_id, name=name)
 
 
+# A request's one deadline for getting a connection (scope state): set by its first acquire (the JWT
+# principal lookup, or the request transaction), consumed by the request transaction. So a JWT request
+# waits at most POOL_ACQUIRE_TIMEOUT_S in all, not that twice; a second transaction of the same request
+# (after its hooks were asked) gets a whole timeout of its own.
+_DEADLINE = "reten.acquire_deadline"
+
+
+def acquire_deadline(scope: Any, timeout_s: float, *, consume: bool = False) -> float:
+    """The request's acquire deadline (monotonic), started now if it has none; ``consume``: the request
+    transaction, the last acquire that shares it."""
+    state = scope.setdefault("state", {})
+    deadline = state.pop(_DEADLINE, None) if consume else state.get(_DEADLINE)
+    if deadline is None:
+        deadline = time.monotonic() + timeout_s
+        if not consume:
+            state[_DEADLINE] = deadline
+    return float(deadline)
+
+
+async def acquire_by(pool: asyncpg.Pool, deadline: float) -> asyncpg.Connection:
+    """A connection from ``pool`` before ``deadline`` (monotonic), else 503."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise ServiceUnavailable()
+    try:
+        return await pool.acquire(timeout=remaining)
+    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise ServiceUnavailable() from exc
+
+
 @asynccontextmanager
 async def request_transaction(
     request: Request[Any, Any, Any], principal: Any
@@ -284,10 +317,8 @@ async def request_transaction(
     pool: asyncpg.Pool = request.app.state.pool
     tenant_id = getattr(principal, "tenant_id", None)
     opt = request.route_handler.opt
-    try:
-        conn = await pool.acquire(timeout=request.app.state.settings.pool_acquire_timeout_s)
-    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise ServiceUnavailable() from exc
+    timeout = request.app.state.settings.pool_acquire_timeout_s
+    conn = await acquire_by(pool, acquire_deadline(request.scope, timeout, consume=True))
     try:
         await open_transaction(
             conn,

@@ -32,11 +32,10 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from app.auth import api_keys
 from app.auth.permissions import permissions_for, tenant_roles
 from app.auth.principal import Principal
-from app.db import queries
+from app.db import acquire_by, acquire_deadline, queries
 from app.errors import (
     BadRequest,
     Forbidden,
-    ServiceUnavailable,
     TooManyRequests,
     Unauthorized,
     send_error,
@@ -97,7 +96,7 @@ class AuthMiddleware(ASGIMiddleware):
         key_digest = api_keys.digest(key)
         row: KeyRow | None = cache.get(key_digest)
         if row is None:
-            record = await _fetch(state, queries.auth.api_key_principal, digest=key_digest)
+            record = await _fetch(scope, queries.auth.api_key_principal, digest=key_digest)
             if (
                 record is None
                 or record["revoked_at"] is not None
@@ -157,7 +156,7 @@ class AuthMiddleware(ASGIMiddleware):
                 tenant_id = uuid.UUID(tenant_header.strip())
             except ValueError as exc:
                 raise BadRequest.field("x-tenant-id", "must be a UUID") from exc
-        record = await _fetch(state, queries.auth.user_principal, user_id=user_id, tenant_id=tenant_id)
+        record = await _fetch(scope, queries.auth.user_principal, user_id=user_id, tenant_id=tenant_id)
         if record is None or not record["user_active"]:
             raise Unauthorized(INVALID_TOKEN)
         # With a tenant: the roles of the membership the request acts in; without one: their union.
@@ -175,12 +174,11 @@ class AuthMiddleware(ASGIMiddleware):
         )
 
 
-async def _fetch(state: Any, query: Any, **params: Any) -> Any:
-    """One autocommit statement on a pooled connection (auth runs before the request transaction)."""
-    try:
-        conn = await state.pool.acquire(timeout=state.settings.pool_acquire_timeout_s)
-    except TimeoutError as exc:
-        raise ServiceUnavailable() from exc
+async def _fetch(scope: Scope, query: Any, **params: Any) -> Any:
+    """One autocommit statement on a pooled connection (auth runs before the request transaction, which
+    gets what is left of the same acquire deadline)."""
+    state = scope["litestar_app"].state
+    conn = await acquire_by(state.pool, acquire_deadline(scope, state.settings.pool_acquire_timeout_s))
     try:
         return await query(conn, **params)
     finally:
