@@ -3,9 +3,12 @@ and results created through the API."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
 from conftest import Actor
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -131,3 +134,41 @@ def result_body(activity: dict[str, Any] | None, status: str = "COMPLETED", **fi
 
 async def events(client: Client, actor: Actor, activity_id: str) -> list[dict[str, Any]]:
     return await ok(client, actor, "GET", f"/api/activities/{activity_id}/status-events")
+
+
+def on_app_loop(
+    client: Client, scenario: Callable[[httpx.AsyncClient], Awaitable[Any]], app: Any = None
+) -> Awaitable[Any]:
+    """Run ``scenario(http)`` on the app's own event loop (where its pool lives) with an httpx client
+    whose requests really overlap: ``asyncio.gather`` over the AsyncTestClient would not do, its transport
+    blocks on the portal, one request at a time. ``app``: an ASGI wrapper of ``client.app`` to send to."""
+
+    async def run() -> Any:
+        transport = httpx.ASGITransport(app=app or client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as http:
+            return await scenario(http)
+
+    return asyncio.to_thread(client.blocking_portal.call, run)
+
+
+async def burst(
+    client: Client, url: str, headers: dict[str, str], body: dict[str, Any], n: int
+) -> tuple[list[httpx.Response], int]:
+    """``n`` identical POSTs fired at once; also the peak number of requests the app had in flight, to
+    prove they overlapped."""
+    in_flight = peak = 0
+
+    async def counting(scope: Any, receive: Any, send: Any) -> None:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        try:
+            await client.app(scope, receive, send)
+        finally:
+            in_flight -= 1
+
+    async def scenario(http: httpx.AsyncClient) -> list[httpx.Response]:
+        return list(await asyncio.gather(*(http.post(url, headers=headers, json=body) for _ in range(n))))
+
+    responses = await on_app_loop(client, scenario, counting)
+    return responses, peak

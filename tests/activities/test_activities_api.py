@@ -4,19 +4,18 @@ list filters and pagination, and API-key access."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
 import httpx
 import pytest
 from conftest import Actor, World, add_user, assert_error
-from litestar import Litestar
 
 from activities.helpers import (
     SCHEDULED,
     Client,
     activity_body,
+    burst,
     commerce,
     create_activity,
     create_task,
@@ -102,29 +101,6 @@ async def listed_ids(client: Client, actor: Actor, **params: Any) -> list[str]:
 async def deactivate_person(client: Client, actor: Actor, store: dict[str, Any], external_id: str) -> None:
     url = f"/api/commerces/{store['id']}/users/{person(store, external_id)}"
     await ok(client, actor, "DELETE", url, 204)
-
-
-async def _burst(
-    app: Litestar, headers: dict[str, str], body: dict[str, Any], n: int
-) -> tuple[list[httpx.Response], int]:
-    """``n`` identical creates fired at once on the app's own event loop (where its pool lives); also the
-    peak number of requests the app had in flight, to prove they overlapped. (``asyncio.gather`` over the
-    AsyncTestClient would not do: its transport blocks on the portal, one request at a time.)"""
-    in_flight = peak = 0
-
-    async def counting(scope: Any, receive: Any, send: Any) -> None:
-        nonlocal in_flight, peak
-        in_flight += 1
-        peak = max(peak, in_flight)
-        try:
-            await app(scope, receive, send)
-        finally:
-            in_flight -= 1
-
-    transport = httpx.ASGITransport(app=counting)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as c:
-        responses = await asyncio.gather(*(c.post(URL, headers=headers, json=body) for _ in range(n)))
-    return list(responses), peak
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -342,9 +318,7 @@ async def test_concurrent_creates_with_one_key_make_exactly_one_activity(
     store = await commerce(client, actor)
     key = f"race-{uuid.uuid4()}"
     body = activity_body(store["id"], idempotency_key=key)
-    responses, peak = await asyncio.to_thread(
-        client.blocking_portal.call, _burst, client.app, actor.headers(), body, 50
-    )
+    responses, peak = await burst(client, URL, actor.headers(), body, 50)
     assert peak > 1, "the requests did not overlap"
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [201] + [409] * 49, statuses

@@ -15,7 +15,15 @@ import asyncpg
 import httpx
 from conftest import World
 
-from activities.helpers import Client, activity_body, commerce, create_task, ok, route_with_operator
+from activities.helpers import (
+    Client,
+    activity_body,
+    commerce,
+    create_task,
+    ok,
+    on_app_loop,
+    route_with_operator,
+)
 from app.activities.hooks import HookCaller, HookSlots
 from app.activities.resolution import Policy
 from app.embedded import ClusterDsns
@@ -54,19 +62,6 @@ async def _timed_creates(http: httpx.AsyncClient, actor: Any, store_id: str, n: 
         took.append(time.perf_counter() - started)
         assert response.status_code == 201, response.text
     return took
-
-
-def _on_app_loop(client: Client, scenario: Any, *args: Any) -> Any:
-    """Run ``scenario(http, *args)`` on the app's own event loop, where its pool lives, with an httpx
-    client that really sends requests concurrently (the AsyncTestClient's transport blocks on its
-    portal, one request at a time)."""
-
-    async def run() -> Any:
-        transport = httpx.ASGITransport(app=client.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as http:
-            return await scenario(http, *args)
-
-    return asyncio.to_thread(client.blocking_portal.call, run)
 
 
 async def _idle_in_transaction(dsn: str) -> int:
@@ -108,7 +103,7 @@ async def test_a_hanging_hook_of_tenant_a_holds_no_connection_and_leaves_b_uncha
             assert not any(c.done() for c in creates), "B's load must run while A's hooks hang"
             return base, loaded, list(await asyncio.gather(*creates)), idle
 
-        base, loaded, answers, idle = await _on_app_loop(client, scenario)
+        base, loaded, answers, idle = await on_app_loop(client, scenario)
     assert idle == 0, "a connection sat idle in its transaction while a hook was asked"
     assert [r.status_code for r in answers] == [201] * 8
     assert {r.json()["status"] for r in answers} == {"READY"}
@@ -139,7 +134,7 @@ async def test_an_on_dispatch_hook_is_asked_with_no_transaction_open(
             idle = await _idle_in_transaction(cluster.admin)
             return await dispatch, idle
 
-        response, idle = await _on_app_loop(client, scenario)
+        response, idle = await on_app_loop(client, scenario)
     assert idle == 0, "the activity's transaction stayed open while its hook was asked"
     assert response.status_code == 204, response.text
     got = await ok(client, a, "GET", f"/api/activities/{task['id']}")

@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 from app.__main__ import DEMO_EMAIL
-from app.config import PROJECT_ROOT
+from app.config import PROJECT_ROOT, development_secrets
 from app.loadtest.receiver import Receiver
-from app.serving import development_secrets, free_port
+from app.serving import free_port
 
 DRAIN_S = 3.0
 HOOK_S = 4.0  # the request in flight outlives the drain: it must still be answered

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import msgspec
-from activities.helpers import Client, ok
+from activities.helpers import Client, ok, on_app_loop
 from conftest import World
 from litestar.testing import AsyncTestClient
 
@@ -28,15 +28,6 @@ async def _timed(http: httpx.AsyncClient, headers: dict[str, str]) -> tuple[int,
     return response.status_code, time.monotonic() - started, response.headers.get("retry-after")
 
 
-def _on_app_loop(client: Any, scenario: Any) -> Any:
-    async def run() -> Any:
-        transport = httpx.ASGITransport(app=client.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as http:
-            return await scenario(http, client.app.state.pool)
-
-    return asyncio.to_thread(client.blocking_portal.call, run)
-
-
 async def test_an_exhausted_pool_is_a_quick_503_for_jwt_and_key_requests_alike(
     client: Client, world: World, settings: Settings
 ) -> None:
@@ -47,8 +38,9 @@ async def test_an_exhausted_pool_is_a_quick_503_for_jwt_and_key_requests_alike(
         settings, pool_min_size=2, pool_max_size=2, pool_acquire_timeout_s=ACQUIRE_S
     )
     async with AsyncTestClient(app=create_app(small)) as other:
+        pool = other.app.state.pool
 
-        async def scenario(http: httpx.AsyncClient, pool: Any) -> Any:
+        async def scenario(http: httpx.AsyncClient) -> Any:
             held = [await pool.acquire() for _ in range(2)]
             try:
                 exhausted = await asyncio.gather(
@@ -61,7 +53,7 @@ async def test_an_exhausted_pool_is_a_quick_503_for_jwt_and_key_requests_alike(
             served = await asyncio.gather(_timed(http, actor.headers()), _timed(http, {"x-api-key": key}))
             return exhausted, back, served
 
-        exhausted, back, served = await _on_app_loop(other, scenario)
+        exhausted, back, served = await on_app_loop(other, scenario)
     for status, took, retry_after in exhausted:
         assert status == 503 and retry_after, (status, retry_after)
         assert took < ACQUIRE_S + 0.5, took
@@ -80,8 +72,9 @@ async def test_a_jwt_request_waits_one_acquire_timeout_in_all(
         settings, pool_min_size=2, pool_max_size=2, pool_acquire_timeout_s=ACQUIRE_S
     )
     async with AsyncTestClient(app=create_app(small)) as other:
+        pool = other.app.state.pool
 
-        async def scenario(http: httpx.AsyncClient, pool: Any) -> Any:
+        async def scenario(http: httpx.AsyncClient) -> Any:
             async def take() -> Any:
                 return await pool.acquire()
 
@@ -100,7 +93,7 @@ async def test_a_jwt_request_waits_one_acquire_timeout_in_all(
                 if hog is not None:
                     await pool.release(await hog)
 
-        status, took, _ = await _on_app_loop(other, scenario)
+        status, took, _ = await on_app_loop(other, scenario)
     assert status == 503
     assert took < ACQUIRE_S + 0.3, f"the request waited {took:.2f} s: two timeouts in turn"
     print(f"JWT request with the pool taken: 503 after {took:.2f} s (acquire timeout {ACQUIRE_S} s)")
