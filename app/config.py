@@ -56,6 +56,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     api_key_cache_ttl_s: Annotated[float, msgspec.Meta(ge=0, le=30)] = 30.0
     api_key_rate_per_s: PositiveFloat = 50.0
     api_key_burst: Positive = 100
+    # A refused API key (unknown, revoked, ...) is answered from memory this long: no lookup per repeat.
+    api_key_negative_ttl_s: Annotated[float, msgspec.Meta(ge=0, le=30)] = 5.0
+    # All API keys of one tenant together (more keys buy no more capacity).
+    tenant_rate_per_s: PositiveFloat = 200.0
+    tenant_burst: Positive = 400
+    # Lookups of API keys that turn out refused, per client address: random well-formed keys cannot make
+    # every request a database lookup.
+    key_failures_per_minute: Positive = 120
     # Failed logins (and wrong current passwords) allowed per minute per (identifier, client IP); 5x per IP.
     login_attempts_per_minute: Positive = 10
     # Reverse proxies whose X-Forwarded-For is believed (CIDR list); none: the header is ignored.

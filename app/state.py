@@ -24,8 +24,11 @@ class Services:
         self.settings = settings
         self.tokens = TokenService(settings)
         self.passwords = Passwords(settings.password_hash_profile, settings.password_hash_concurrency)
-        self.api_key_cache = ApiKeyCache(settings.api_key_cache_ttl_s)
+        self.api_key_cache = ApiKeyCache(settings.api_key_cache_ttl_s, settings.api_key_negative_ttl_s)
         self.key_limiter = TokenBucket(settings.api_key_rate_per_s, settings.api_key_burst)
+        self.tenant_limiter = TokenBucket(settings.tenant_rate_per_s, settings.tenant_burst)
+        failures = settings.key_failures_per_minute
+        self.key_failures_by_ip = TokenBucket(failures / 60, failures)
         # None only outside production without CREDENTIALS_KEYS: credential writes then answer 503.
         self.key_ring = KeyRing.parse(settings.credentials_keys) if settings.credentials_keys else None
         self.dispatch_allowlist = parse_networks(settings.dispatch_test_allowlist)

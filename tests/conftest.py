@@ -97,6 +97,7 @@ def settings(cluster: ClusterDsns) -> Settings:
         pool_min_size=1,
         pool_max_size=4,
         login_attempts_per_minute=10_000,
+        key_failures_per_minute=100_000,  # the session's one app sees every test's unknown keys
         log_requests=False,
         pull_changes_settle_s=0.0,  # incremental pulls see a change at once (one test sets it back)
         credentials_keys=TEST_KEY_RING,

@@ -10,6 +10,7 @@ import secrets
 import time
 import uuid
 import zlib
+from collections import OrderedDict
 from typing import Any
 
 __all__ = ("KEY_PREFIX", "ApiKeyCache", "digest", "generate", "is_well_formed")
@@ -43,12 +44,36 @@ def digest(key: str) -> bytes:
 
 
 class ApiKeyCache:
-    """Process-local positive cache of verified key rows, keyed by digest."""
+    """Process-local cache of verified key rows, keyed by digest; and a short negative cache of refused
+    digests, so a client repeating a well-formed but unknown (or refused) key is answered 401 without a
+    database lookup each time (at most ``NEGATIVE_MAX`` kept, the least recently refused go first)."""
 
-    def __init__(self, ttl_s: float) -> None:
+    NEGATIVE_MAX = 50_000
+
+    def __init__(self, ttl_s: float, negative_ttl_s: float = 5.0) -> None:
         self.ttl_s = ttl_s
+        self.negative_ttl_s = negative_ttl_s
         self._rows: dict[bytes, tuple[float, Any]] = {}
         self._by_id: dict[uuid.UUID, bytes] = {}
+        self._refused: OrderedDict[bytes, float] = OrderedDict()
+
+    def refused(self, key_digest: bytes) -> bool:
+        """Was this digest refused less than ``negative_ttl_s`` ago?"""
+        at = self._refused.get(key_digest)
+        if at is None:
+            return False
+        if time.monotonic() - at > self.negative_ttl_s:
+            del self._refused[key_digest]
+            return False
+        return True
+
+    def refuse(self, key_digest: bytes) -> None:
+        if self.negative_ttl_s <= 0:
+            return
+        self._refused[key_digest] = time.monotonic()
+        self._refused.move_to_end(key_digest)
+        while len(self._refused) > self.NEGATIVE_MAX:
+            self._refused.popitem(last=False)
 
     def get(self, key_digest: bytes) -> Any | None:
         hit = self._rows.get(key_digest)
@@ -72,10 +97,13 @@ class ApiKeyCache:
     def clear(self) -> None:
         self._rows.clear()
         self._by_id.clear()
+        self._refused.clear()
 
     def evict_where(self, tenant_id: uuid.UUID, user_id: uuid.UUID | None = None) -> None:
         """Drop every cached key of a tenant (or of one creator in it): the tenant was switched off, or
-        the creator's roles there changed. A scan: these are rare administrative events."""
+        the creator's roles there changed. A scan: these are rare administrative events. Refusals are
+        forgotten too: a change may have made a refused key good again (a tenant switched back on)."""
+        self._refused.clear()
         for key_digest, (_, row) in list(self._rows.items()):
             if row.tenant_id == tenant_id and (user_id is None or row.user_id == user_id):
                 self._rows.pop(key_digest, None)

@@ -40,6 +40,7 @@ from app.errors import (
     Unauthorized,
     send_error,
 )
+from app.ratelimit import TokenBucket, client_address
 
 __all__ = ("AuthMiddleware", "KeyRow")
 
@@ -80,55 +81,47 @@ class AuthMiddleware(ASGIMiddleware):
         if mode == "api_key" or (mode == "tenant" and key is not None and authorization is None):
             if key is None:
                 raise Unauthorized(INVALID_KEY)
-            return await self._key_principal(scope, key, headers.get("x-tenant-id"))
+            return await self._key_principal(scope, key, headers)
         if authorization is None and key is not None:
             # Authenticate first (a bad key is a 401), then refuse: these routes need a person.
-            await self._key_principal(scope, key, headers.get("x-tenant-id"))
+            await self._key_principal(scope, key, headers)
             raise Forbidden("This route needs a user token (Authorization: Bearer), not an API key")
         return await self._user_principal(scope, authorization, mode, headers.get("x-tenant-id"))
 
-    async def _key_principal(self, scope: Scope, key: str, tenant_header: str | None) -> Principal:
+    async def _key_principal(self, scope: Scope, key: str, headers: dict[str, str]) -> Principal:
         if not api_keys.is_well_formed(key):
             raise Unauthorized(INVALID_KEY)
-        state = scope["litestar_app"].state
-        services = state.services
+        services = scope["litestar_app"].state.services
         cache: api_keys.ApiKeyCache = services.api_key_cache
         key_digest = api_keys.digest(key)
         row: KeyRow | None = cache.get(key_digest)
         if row is None:
-            record = await _fetch(scope, queries.auth.api_key_principal, digest=key_digest)
-            if (
-                record is None
-                or record["revoked_at"] is not None
-                or not record["tenant_active"]
-                or not record["user_active"]
-                or not (record["creator_is_member"] or record["creator_is_super_admin"])
-            ):
+            if cache.refused(key_digest):  # refused moments ago: answered from memory
                 raise Unauthorized(INVALID_KEY)
-            # The creator's standing in the key's tenant, not anywhere else.
-            roles = tenant_roles(record["creator_roles"], record["creator_is_super_admin"])
-            # A key never carries more than its creator holds there today; one whose creator holds
-            # none of its permissions any more is dead.
-            permissions = frozenset(record["permissions"]) & permissions_for(roles)
-            if not permissions:
+            # A lookup that finds no usable key counts against the client's address (a success gives its
+            # token back): random well-formed keys cannot make every request a database lookup.
+            peer = scope["client"][0] if scope.get("client") else None
+            client = client_address(peer, headers.get("x-forwarded-for"), services.trusted_proxies)
+            if wait := services.key_failures_by_ip.take(client):
+                raise TooManyRequests("Too many invalid API keys", TokenBucket.retry_after(wait))
+            row = await self._lookup(scope, key_digest)
+            if row is None:
+                cache.refuse(key_digest)
                 raise Unauthorized(INVALID_KEY)
-            row = KeyRow(
-                tenant_id=record["tenant_id"],
-                key_id=record["key_id"],
-                user_id=record["user_id"],
-                permissions=permissions,
-                roles=roles,
-                expires_at=record["expires_at"],
-            )
+            services.key_failures_by_ip.refund(client)
             cache.put(key_digest, row.key_id, row)
         if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
             cache.evict(row.key_id)
             raise Unauthorized(INVALID_KEY)
+        tenant_header = headers.get("x-tenant-id")
         if tenant_header is not None and tenant_header.strip().lower() != str(row.tenant_id):
             raise Forbidden("An API key acts only in its own tenant")
-        wait = services.key_limiter.take(row.key_id)
-        if wait:
-            raise TooManyRequests("Rate limit exceeded", services.key_limiter.retry_after(wait))
+        # The key's own budget, then its tenant's (all its keys together: more keys buy no more).
+        if wait := services.key_limiter.take(row.key_id):
+            raise TooManyRequests("Rate limit exceeded", TokenBucket.retry_after(wait))
+        if wait := services.tenant_limiter.take(row.tenant_id):
+            services.key_limiter.refund(row.key_id)
+            raise TooManyRequests("Rate limit of the tenant exceeded", TokenBucket.retry_after(wait))
         return Principal(
             kind="api_key",
             user_id=row.user_id,
@@ -136,6 +129,34 @@ class AuthMiddleware(ASGIMiddleware):
             permissions=row.permissions,
             tenant_id=row.tenant_id,
             api_key_id=row.key_id,
+        )
+
+    @staticmethod
+    async def _lookup(scope: Scope, key_digest: bytes) -> KeyRow | None:
+        """The key's row as the cache keeps it, or None when it is unknown or cannot be used."""
+        record = await _fetch(scope, queries.auth.api_key_principal, digest=key_digest)
+        if (
+            record is None
+            or record["revoked_at"] is not None
+            or not record["tenant_active"]
+            or not record["user_active"]
+            or not (record["creator_is_member"] or record["creator_is_super_admin"])
+        ):
+            return None
+        # The creator's standing in the key's tenant, not anywhere else.
+        roles = tenant_roles(record["creator_roles"], record["creator_is_super_admin"])
+        # A key never carries more than its creator holds there today; one whose creator holds none of
+        # its permissions any more is dead.
+        permissions = frozenset(record["permissions"]) & permissions_for(roles)
+        if not permissions:
+            return None
+        return KeyRow(
+            tenant_id=record["tenant_id"],
+            key_id=record["key_id"],
+            user_id=record["user_id"],
+            permissions=permissions,
+            roles=roles,
+            expires_at=record["expires_at"],
         )
 
     async def _user_principal(

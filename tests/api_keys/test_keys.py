@@ -184,3 +184,57 @@ async def test_per_key_rate_limit(client: Client, app: Litestar, world: World) -
         assert int(limited.headers["retry-after"]) >= 1
     finally:
         services.key_limiter = saved
+
+
+async def test_a_refused_key_is_answered_from_memory_when_repeated(
+    client: Client, lookups: list[bytes]
+) -> None:
+    """Issue 17, item 1: a well-formed unknown key costs one lookup, not one per request."""
+    unknown = api_keys.generate()
+    assert [await key_status(client, unknown) for _ in range(5)] == [401] * 5
+    assert len(lookups) == 1
+
+
+async def test_random_keys_from_one_client_are_throttled(
+    client: Client, app: Litestar, world: World, lookups: list[bytes]
+) -> None:
+    """Lookups that find no usable key count against the client's address (429 with Retry-After once
+    spent); a key already verified keeps working, since it needs no lookup."""
+    from app.ratelimit import TokenBucket
+
+    good = (await create_key(client, world))["key"]
+    assert await key_status(client, good) == 403  # verified, cached (and its lookup's token given back)
+    services = app.state.services
+    saved = services.key_failures_by_ip
+    services.key_failures_by_ip = TokenBucket(0.01, 2)
+    try:
+        statuses = [await key_status(client, api_keys.generate()) for _ in range(4)]
+        assert statuses == [401, 401, 429, 429]
+        limited = await client.get(URL, headers={"x-api-key": api_keys.generate()})
+        assert_error(limited, 429)
+        assert int(limited.headers["retry-after"]) >= 1
+        assert await key_status(client, good) == 403
+    finally:
+        services.key_failures_by_ip = saved
+    assert len(lookups) == 3  # the good key once, two random ones; the throttled ones never
+
+
+async def test_the_tenant_limit_holds_across_its_keys(client: Client, app: Litestar, world: World) -> None:
+    """Issue 17, item 1: more keys buy no more capacity; another tenant's keys are not affected."""
+    from app.ratelimit import TokenBucket
+
+    first, second = (await create_key(client, world))["key"], (await create_key(client, world))["key"]
+    payload = {"name": "b", "permissions": ["VIEW_ACTIVITIES"]}
+    other = await client.post(URL, headers=world.admin_b.headers(), json=payload)
+    services = app.state.services
+    saved = services.tenant_limiter
+    services.tenant_limiter = TokenBucket(0.01, 3)
+    try:
+        statuses = [await key_status(client, k) for k in (first, second, first, second)]
+        assert statuses == [403, 403, 403, 429]
+        limited = await client.get(URL, headers={"x-api-key": second})
+        assert_error(limited, 429)
+        assert int(limited.headers["retry-after"]) >= 1
+        assert await key_status(client, other.json()["key"]) == 403
+    finally:
+        services.tenant_limiter = saved
