@@ -31,6 +31,7 @@ from app.integration.controller import IntegrationController
 from app.logs import RequestLogMiddleware, configure_logging
 from app.openapi import InputStructSchemaPlugin, strict_parameters
 from app.operators.controller import OperatorController
+from app.ratelimit import shared_limits_lifespan
 from app.results.controller import ResultController
 from app.routes.controller import RouteController
 from app.serving import drain_lifespan
@@ -93,7 +94,7 @@ def create_app(settings: Settings) -> Litestar:
             DispatchProviderController,
             DispatchConfigController,
         ],
-        lifespan=[db_lifespan, drain_lifespan],
+        lifespan=[db_lifespan, shared_limits_lifespan, drain_lifespan],
         dependencies={
             "db": Provide(provide_db),
             "transactions": Provide(provide_transactions, sync_to_thread=False),

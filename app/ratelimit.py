@@ -1,17 +1,25 @@
-"""Process-local token buckets (per API key; login failures per identifier and client IP) and the one
-place that decides a request's client address."""
+"""Token buckets: process-local ones (login failures per identifier and client IP, key lookups that
+fail), buckets shared by every process through PostgreSQL (per API key, per tenant), and the one place
+that decides a request's client address."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
+import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import AsyncIterator, Hashable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
 
 from app.dispatch.addresses import Network
 
-__all__ = ("TokenBucket", "client_address")
+__all__ = ("SharedBuckets", "TokenBucket", "client_address", "shared_limits_lifespan")
+
+log = logging.getLogger("reten.ratelimit")
 
 
 class TokenBucket:
@@ -91,3 +99,134 @@ def _trusted(address: str, trusted: Sequence[Network]) -> bool:
     except ValueError:
         return False
     return any(ip in network for network in trusted)
+
+
+CREDIT_SHARE = 0.25
+
+
+class SharedBuckets:
+    """Token buckets shared by every process of the service (issue 17, item 1), with ``TokenBucket``'s
+    ``take``/``refund`` and no database round trip per request.
+
+    Each process keeps a local stock of tokens per bucket, borrowed from the shared bucket in
+    PostgreSQL (``app_runtime.rate_buckets``) by ``sync``, which a background task runs every ``interval_s``:
+    it gives back the stock left, pays for what was admitted on credit, and borrows about twice what the
+    bucket used in the last interval. A request takes from the stock; with none, it is admitted on
+    credit (up to a quarter of the burst per interval) unless the shared bucket ran dry at the last sync,
+    else 429. Credit is paid at the next sync, which can take the shared bucket below zero: it then
+    grants nothing until it refills. So all processes together admit the bucket's burst plus its rate
+    over time, give or take one interval's credit per process while the bucket still had tokens."""
+
+    def __init__(self, prefix: str, rate_per_s: float, burst: int, interval_s: float = 0.1) -> None:
+        self.prefix = prefix
+        self.rate = rate_per_s
+        self.burst = float(burst)
+        self.interval_s = interval_s
+        # Admitted per interval without a token while the shared bucket is not known to be dry: a key's
+        # first burst is not refused while its process has not borrowed yet (paid at the next sync).
+        self.credit = max(1.0, self.burst * CREDIT_SHARE)
+        self._stock: dict[Hashable, float] = {}
+        self._used: dict[Hashable, float] = {}  # admitted since the last sync (stock or credit)
+        self._credit: dict[Hashable, float] = {}  # admitted without a token, to pay at the next sync
+        self._denied: dict[Hashable, int] = {}
+        self._dry: set[Hashable] = set()  # the shared bucket had less than wanted at the last sync
+
+    def take(self, key: Hashable) -> float:
+        """Spend one token: 0.0 when allowed, else the seconds to wait."""
+        stock = self._stock.get(key, 0.0)
+        if stock >= 1.0:
+            self._stock[key] = stock - 1.0
+        elif key not in self._dry and self._credit.get(key, 0.0) < self.credit:
+            self._credit[key] = self._credit.get(key, 0.0) + 1.0
+        else:
+            self._denied[key] = self._denied.get(key, 0) + 1
+            return max(self.interval_s, 1.0 / self.rate)
+        self._used[key] = self._used.get(key, 0.0) + 1.0
+        return 0.0
+
+    def refund(self, key: Hashable) -> None:
+        """Give back a token taken for a request that did not count."""
+        self._stock[key] = self._stock.get(key, 0.0) + 1.0
+        self._used[key] = max(0.0, self._used.get(key, 0.0) - 1.0)
+
+    def reset(self, key: Hashable) -> None:
+        for table in (self._stock, self._used, self._credit, self._denied):
+            table.pop(key, None)
+        self._dry.discard(key)
+
+    @staticmethod
+    def retry_after(wait_s: float) -> int:
+        return max(1, math.ceil(wait_s))
+
+    def pending(self) -> list[Hashable]:
+        """The buckets this process must settle or borrow for."""
+        return [k for k in {*self._stock, *self._used, *self._credit, *self._denied}]
+
+    async def sync(self, conn: Any, borrow: Any) -> None:
+        """Settle and borrow for every bucket in use, in one statement (``borrow``: the query)."""
+        keys = sorted(self.pending(), key=str)
+        if not keys:
+            return
+        wants = [
+            min(self.burst, max(1.0, 2.0 * self._used.get(k, 0.0) + self._denied.get(k, 0))) for k in keys
+        ]
+        returned = [self._stock.get(k, 0.0) for k in keys]
+        debts = [self._credit.get(k, 0.0) for k in keys]
+        # What is sent is settled from here on, whatever the answer (a failed sync gives nothing back:
+        # the shared bucket refills on its own).
+        for table in (self._stock, self._used, self._credit, self._denied):
+            table.clear()
+        rows = borrow(
+            conn,
+            buckets=[f"{self.prefix}:{k}" for k in keys],
+            rates=[self.rate] * len(keys),
+            bursts=[self.burst] * len(keys),
+            returned=returned,
+            debts=debts,
+            wants=wants,
+        )
+        granted = {r["bucket"]: r["granted"] async for r in rows}
+        self._dry.clear()
+        for key, want in zip(keys, wants, strict=True):
+            got = float(granted.get(f"{self.prefix}:{key}", 0.0))
+            if got > 0:
+                self._stock[key] = got
+            if got < want:
+                self._dry.add(key)
+
+
+SYNC_TIMEOUT_S = 1.0
+
+
+@asynccontextmanager
+async def shared_limits_lifespan(app: Any) -> AsyncIterator[None]:
+    """Settle and borrow the shared buckets in the background (never on a request's path)."""
+    from app.db import queries
+
+    services = app.state.services
+
+    def shared() -> list[SharedBuckets]:
+        # Read each time: a test may swap a limiter for a local one.
+        found = (services.key_limiter, services.tenant_limiter)
+        return [b for b in found if isinstance(b, SharedBuckets)]
+
+    async def run() -> None:
+        while True:
+            buckets = shared()
+            await asyncio.sleep(min((b.interval_s for b in buckets), default=0.1))
+            if not any(b.pending() for b in buckets):
+                continue
+            try:
+                async with app.state.pool.acquire(timeout=SYNC_TIMEOUT_S) as conn:
+                    for b in buckets:
+                        await b.sync(conn, queries.db.rate_borrow)
+            except Exception as exc:  # the database is away: local credit only until it is back
+                log.warning("rate_limit_sync_failed", extra={"exc_type": type(exc).__name__})
+
+    task = asyncio.create_task(run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

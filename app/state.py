@@ -10,7 +10,7 @@ from app.auth.tokens import TokenService
 from app.config import Settings
 from app.dispatch.addresses import allowed_ports, parse_networks
 from app.dispatch.crypto import KeyRing
-from app.ratelimit import TokenBucket
+from app.ratelimit import SharedBuckets, TokenBucket
 
 if TYPE_CHECKING:
     from app.activities.hooks import HookCaller
@@ -25,8 +25,13 @@ class Services:
         self.tokens = TokenService(settings)
         self.passwords = Passwords(settings.password_hash_profile, settings.password_hash_concurrency)
         self.api_key_cache = ApiKeyCache(settings.api_key_cache_ttl_s, settings.api_key_negative_ttl_s)
-        self.key_limiter = TokenBucket(settings.api_key_rate_per_s, settings.api_key_burst)
-        self.tenant_limiter = TokenBucket(settings.tenant_rate_per_s, settings.tenant_burst)
+        # Shared by every process through PostgreSQL (app/ratelimit.py), with no round trip per request.
+        self.key_limiter: SharedBuckets | TokenBucket = SharedBuckets(
+            "key", settings.api_key_rate_per_s, settings.api_key_burst
+        )
+        self.tenant_limiter: SharedBuckets | TokenBucket = SharedBuckets(
+            "tenant", settings.tenant_rate_per_s, settings.tenant_burst
+        )
         failures = settings.key_failures_per_minute
         self.key_failures_by_ip = TokenBucket(failures / 60, failures)
         # None only outside production without CREDENTIALS_KEYS: credential writes then answer 503.

@@ -61,3 +61,10 @@ select pg_advisory_xact_lock(hashtextextended(:name::text || ':' || (:tenant_id:
 set local plan_cache_mode = force_custom_plan;
 set local enable_bitmapscan = on;
 set local enable_sort = on;
+
+-- name: rate_borrow(buckets, rates, bursts, returned, debts, wants)
+-- Settle this process's use of shared rate-limit buckets and borrow tokens for the next interval
+-- (migrations/0011_rate_buckets.sql; app/ratelimit.py SharedBuckets). Buckets sorted by the caller.
+select bucket, granted
+  from app_runtime.rate_borrow(:buckets::text[], :rates::float8[], :bursts::float8[], :returned::float8[],
+                       :debts::float8[], :wants::float8[]);

@@ -7,84 +7,46 @@ the `reten run` process) and with two (the supervisor passes the signal to each)
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from app.__main__ import DEMO_EMAIL
-from app.config import PROJECT_ROOT, development_secrets
 from app.loadtest.receiver import Receiver
-from app.serving import free_port
+from reliability.service import running_service, status_of
 
 DRAIN_S = 3.0
 HOOK_S = 4.0  # the request in flight outlives the drain: it must still be answered
 
 
-async def _status(http: httpx.AsyncClient, path: str, **kwargs: object) -> int:
-    try:
-        return (await http.get(path, **kwargs)).status_code  # type: ignore[arg-type]
-    except httpx.TransportError:
-        return 0
-
-
 @pytest.mark.parametrize("workers", [1, 2])
 async def test_sigterm_drains_then_finishes_what_is_in_flight(tmp_path: Path, workers: int) -> None:
-    data_dir, port = tmp_path / "data", free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "OWNER_DATABASE_URL"))}
-    env.pop("XDG_RUNTIME_DIR", None)
-    env.update(
-        DATA_DIR=str(data_dir), HOST="127.0.0.1", PORT=str(port), WORKERS=str(workers),
-        SHUTDOWN_DRAIN_S=str(DRAIN_S), LOG_REQUESTS="false",
-        DISPATCH_ALLOW_HTTP="true", DISPATCH_TEST_ALLOWLIST='["127.0.0.0/8"]',
-    )  # fmt: skip
-    run = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app", "run", cwd=PROJECT_ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            deadline = time.monotonic() + 120
-            while await _status(http, "/health") != 200:
-                assert run.returncode is None, f"reten run exited with {run.returncode}"
-                assert time.monotonic() < deadline, "reten run did not serve in time"
-                await asyncio.sleep(0.2)
-            password = development_secrets(data_dir)["demo_password"]
-            login = await http.post("/api/auth/login", json={"identifier": DEMO_EMAIL, "password": password})
-            auth = {"authorization": f"Bearer {login.json()['accessToken']}"}
-            [tenant] = (await http.get("/api/tenant", headers=auth)).json()
-            auth["x-tenant-id"] = tenant["id"]
-            async with Receiver(body=b'{"value": 1}', delay_s=HOOK_S) as hook:
-                in_flight = await _slow_create(http, auth, hook.url)
-                while not hook.requests:
-                    assert in_flight.done() is False, "the create did not wait for its hook"
-                    await asyncio.sleep(0.02)
-                run.send_signal(signal.SIGTERM)
-                signalled = time.monotonic()
-                while await _status(http, "/ready") != 503:
-                    assert time.monotonic() - signalled < 1.0, "/ready did not turn 503 at once"
-                    await asyncio.sleep(0.05)
-                # Still serving during the drain: a new request on a new connection is answered.
-                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as fresh:
-                    assert await _status(fresh, "/api/activities", headers=auth) == 200
-                    assert await _status(fresh, "/health") == 200
-                assert time.monotonic() - signalled < DRAIN_S
-                created = await in_flight
-            assert created.status_code == 201, created.text
-            returncode = await asyncio.wait_for(run.wait(), 25)
-            stopped = time.monotonic() - signalled
-        assert returncode == 0
-        assert DRAIN_S <= stopped < 25, stopped
-        print(f"drain {DRAIN_S:.0f} s, request in flight answered, exit after {stopped:.1f} s")
-    finally:
-        if run.returncode is None:
-            os.killpg(run.pid, signal.SIGKILL)
-            await run.wait()
+    async with running_service(tmp_path, workers, SHUTDOWN_DRAIN_S=str(DRAIN_S)) as service:
+        run, http, auth = service.process, service.http, service.auth
+        async with Receiver(body=b'{"value": 1}', delay_s=HOOK_S) as hook:
+            in_flight = await _slow_create(http, auth, hook.url)
+            while not hook.requests:
+                assert in_flight.done() is False, "the create did not wait for its hook"
+                await asyncio.sleep(0.02)
+            run.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            while await status_of(http, "/ready") != 503:
+                assert time.monotonic() - signalled < 1.0, "/ready did not turn 503 at once"
+                await asyncio.sleep(0.05)
+            # Still serving during the drain: a new request on a new connection is answered.
+            async with httpx.AsyncClient(base_url=service.base_url) as fresh:
+                assert await status_of(fresh, "/api/activities", headers=auth) == 200
+                assert await status_of(fresh, "/health") == 200
+            assert time.monotonic() - signalled < DRAIN_S
+            created = await in_flight
+        assert created.status_code == 201, created.text
+        returncode = await asyncio.wait_for(run.wait(), 25)
+        stopped = time.monotonic() - signalled
+    assert returncode == 0
+    assert DRAIN_S <= stopped < 25, stopped
+    print(f"drain {DRAIN_S:.0f} s, request in flight answered, exit after {stopped:.1f} s")
 
 
 async def _slow_create(http: httpx.AsyncClient, auth: dict[str, str], hook_url: str) -> asyncio.Task:
