@@ -163,47 +163,64 @@ class SharedBuckets:
         return [k for k in {*self._stock, *self._used, *self._credit, *self._denied}]
 
     async def sync(self, conn: Any, borrow: Any) -> None:
-        """Settle and borrow for every bucket in use, in one statement (``borrow``: the query)."""
+        """Settle and borrow for every bucket in use, in one statement (``borrow``: the query). What
+        requests did while it ran is kept; a sync that fails changes nothing, so a process that cannot
+        reach the database admits no more than its stock and one interval's credit (it fails closed)."""
         keys = sorted(self.pending(), key=str)
         if not keys:
             return
-        wants = [
-            min(self.burst, max(1.0, 2.0 * self._used.get(k, 0.0) + self._denied.get(k, 0))) for k in keys
-        ]
-        returned = [self._stock.get(k, 0.0) for k in keys]
-        debts = [self._credit.get(k, 0.0) for k in keys]
-        # What is sent is settled from here on, whatever the answer (a failed sync gives nothing back:
-        # the shared bucket refills on its own).
-        for table in (self._stock, self._used, self._credit, self._denied):
-            table.clear()
+        tables = {"stock": self._stock, "used": self._used, "credit": self._credit, "denied": self._denied}
+        sent = {name: {k: table.get(k, 0.0) for k in keys} for name, table in tables.items()}
+        wants = [min(self.burst, max(1.0, 2.0 * sent["used"][k] + sent["denied"][k])) for k in keys]
         rows = borrow(
             conn,
             buckets=[f"{self.prefix}:{k}" for k in keys],
             rates=[self.rate] * len(keys),
             bursts=[self.burst] * len(keys),
-            returned=returned,
-            debts=debts,
+            returned=[sent["stock"][k] for k in keys],
+            debts=[sent["credit"][k] for k in keys],
             wants=wants,
         )
-        granted = {r["bucket"]: r["granted"] async for r in rows}
+        granted = {r["bucket"]: float(r["granted"]) async for r in rows}
         self._dry.clear()
         for key, want in zip(keys, wants, strict=True):
-            got = float(granted.get(f"{self.prefix}:{key}", 0.0))
-            if got > 0:
-                self._stock[key] = got
+            got = granted.get(f"{self.prefix}:{key}", 0.0)
+            for name, table in (("used", self._used), ("credit", self._credit), ("denied", self._denied)):
+                _keep(table, key, table.get(key, 0.0) - sent[name][key])
+            # The stock sent back is the shared bucket's again: the grant replaces it, less what requests
+            # took from it meanwhile (more than the grant is owed at the next sync).
+            stock = self._stock.get(key, 0.0) - sent["stock"][key] + got
+            _keep(self._stock, key, stock)
+            if stock < 0:
+                _keep(self._credit, key, self._credit.get(key, 0.0) - stock)
             if got < want:
                 self._dry.add(key)
 
 
+def _keep(table: dict[Hashable, float], key: Hashable, value: float) -> None:
+    """``table[key] = value`` when positive; else the key goes."""
+    if value > 0:
+        table[key] = value
+    else:
+        table.pop(key, None)
+
+
 SYNC_TIMEOUT_S = 1.0
+SYNC_CONNECTION_NAME = "reten-ratelimit"
 
 
 @asynccontextmanager
 async def shared_limits_lifespan(app: Any) -> AsyncIterator[None]:
-    """Settle and borrow the shared buckets in the background (never on a request's path)."""
+    """Settle and borrow the shared buckets in the background (never on a request's path), on a
+    connection of its own: taking one from the request pool would fail exactly when the pool is busiest,
+    which is when limits matter."""
+    import asyncpg
+
     from app.db import queries
 
     services = app.state.services
+    settings = app.state.settings
+    conn: asyncpg.Connection | None = None
 
     def shared() -> list[SharedBuckets]:
         # Read each time: a test may swap a limiter for a local one.
@@ -211,17 +228,27 @@ async def shared_limits_lifespan(app: Any) -> AsyncIterator[None]:
         return [b for b in found if isinstance(b, SharedBuckets)]
 
     async def run() -> None:
+        nonlocal conn
         while True:
             buckets = shared()
             await asyncio.sleep(min((b.interval_s for b in buckets), default=0.1))
             if not any(b.pending() for b in buckets):
                 continue
             try:
-                async with app.state.pool.acquire(timeout=SYNC_TIMEOUT_S) as conn:
-                    for b in buckets:
-                        await b.sync(conn, queries.db.rate_borrow)
-            except Exception as exc:  # the database is away: local credit only until it is back
+                if conn is None or conn.is_closed():
+                    conn = await asyncpg.connect(
+                        settings.database_url,
+                        timeout=SYNC_TIMEOUT_S,
+                        command_timeout=SYNC_TIMEOUT_S,
+                        server_settings={"application_name": SYNC_CONNECTION_NAME},
+                    )
+                for b in buckets:
+                    await b.sync(conn, queries.db.rate_borrow)
+            except Exception as exc:  # the database is away: stock and one interval's credit only
                 log.warning("rate_limit_sync_failed", extra={"exc_type": type(exc).__name__})
+                if conn is not None:
+                    conn.terminate()
+                    conn = None
 
     task = asyncio.create_task(run())
     try:
@@ -230,3 +257,6 @@ async def shared_limits_lifespan(app: Any) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()

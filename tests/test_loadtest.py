@@ -54,7 +54,9 @@ async def test_seed_writes_what_it_says(world: dict, app_pool) -> None:
 
 
 async def test_every_scenario_runs_clean(world: dict, settings: Settings, tmp_path: Path) -> None:
-    served = msgspec.structs.replace(settings, api_key_rate_per_s=1e6, api_key_burst=10**6)
+    served = msgspec.structs.replace(
+        settings, api_key_rate_per_s=1e6, api_key_burst=10**6, tenant_rate_per_s=1e6, tenant_burst=10**6
+    )
     async with serve_locally(served) as base:
         for scenario in SCENARIOS:
             report = await run_scenario(

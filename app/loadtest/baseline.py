@@ -197,6 +197,8 @@ def service(settings: Any, workers: int) -> Iterator[str]:
         "LOG_LEVEL": "WARNING",
         "API_KEY_RATE_PER_S": "1000000",
         "API_KEY_BURST": "1000000",
+        "TENANT_RATE_PER_S": "1000000",
+        "TENANT_BURST": "1000000",
     }
     proc = subprocess.Popen(  # noqa: S603 - our own argv, no shell
         [sys.executable, "-m", "uvicorn", "app.asgi:create_app_from_env", "--factory", "--host", "127.0.0.1",

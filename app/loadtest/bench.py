@@ -191,14 +191,18 @@ async def measure_auth(settings: Any, key: str, calls: int = 3000) -> dict[str, 
 
     out: dict[str, float] = {}
     for label, ttl in (("cached", settings.api_key_cache_ttl_s), ("uncached", 0.0)):
-        app = create_app(msgspec.structs.replace(settings, api_key_cache_ttl_s=ttl, api_key_burst=10**9))
+        app = create_app(
+            msgspec.structs.replace(
+                settings, api_key_cache_ttl_s=ttl, api_key_burst=10**9, tenant_burst=10**9
+            )
+        )
         async with app.lifespan():  # the pool, on this event loop
-            middleware, scope = AuthMiddleware(), {"litestar_app": app}
-            await middleware._key_principal(scope, key, None)  # warm: first lookup, prepared statement
+            middleware, scope = AuthMiddleware(), {"litestar_app": app, "client": ("127.0.0.1", 0)}
+            await middleware._key_principal(scope, key, {})  # warm: first lookup, prepared statement
             timings = []
             for _ in range(calls):
                 started = time.perf_counter()
-                await middleware._key_principal(scope, key, None)
+                await middleware._key_principal(scope, key, {})
                 timings.append(time.perf_counter() - started)
         out[label] = statistics.median(timings) * 1e6
     return out
