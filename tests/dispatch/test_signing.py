@@ -15,8 +15,8 @@ from typing import Any
 import asyncpg
 import pytest
 from activities.helpers import commerce, create_activity, create_task, ok, route_with_operator
-from conftest import TEST_KEY_RING, ClusterDsns, World, add_user, assert_error
-from signatures import refused, signatures, verify
+from conftest import TEST_KEY_RING, ClusterDsns, World, assert_error
+from signatures import refused, rotated_only_by_managers, signatures, verify
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
@@ -395,19 +395,8 @@ async def test_rotation_is_for_managers_of_the_tenant_only(client: Any, world: W
     actor = world.admin_a
     config = await _yom(client, actor, "http://127.0.0.1:9/yom")
     url = f"{CONFIGS}/{config['id']}/signing-secret"
-    assert_error(await client.post(url, headers=world.admin_b.headers()), 404)  # another tenant's id
-    assert_error(await client.post(url, headers=world.root.headers(world.tenant_b)), 404)
-    assert_error(await client.post(f"{CONFIGS}/{uuid.uuid4()}/signing-secret", headers=actor.headers()), 404)
     assert_error(await client.post(f"{CONFIGS}/not-a-uuid/signing-secret", headers=actor.headers()), 400)
-    viewer = await add_user(client, actor, "viewer@a.test", ["VIEWER"])
-    assert_error(await client.post(url, headers=viewer.headers()), 403)
-    body = {"name": "viewer-key", "permissions": ["VIEW_ACTIVITIES"]}
-    key = (await ok(client, actor, "POST", "/api/api-keys", 201, json=body))["plaintextKey"]
-    assert_error(await client.post(url, headers={"x-api-key": key}), 403)
-    body = {"name": "manager-key", "permissions": ["MANAGE_ACTIVITY_CONFIG"]}
-    key = (await ok(client, actor, "POST", "/api/api-keys", 201, json=body))["plaintextKey"]
-    rotated = await client.post(url, headers={"x-api-key": key})
-    assert rotated.status_code == 200, rotated.text
+    rotated = await rotated_only_by_managers(client, world, url, f"{CONFIGS}/{uuid.uuid4()}/signing-secret")
     assert rotated.json()["signingSecret"] != config["signingSecret"]
 
 
