@@ -8,7 +8,7 @@ RUN := $(UV) run --no-sync
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: run test test-citus fuzz lint migrate fmt bench clean
+.PHONY: run test test-citus fuzz soak lint migrate fmt bench clean
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ test-citus: $(VENV)/.synced ## the whole suite against a local Citus cluster (co
 
 fuzz: $(VENV)/.synced ## the schemathesis fuzzer of tests/test_openapi_fuzz.py, with many more cases (minutes)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} FUZZ_STEPS=$${FUZZ_STEPS:-20} $(RUN) pytest tests/test_openapi_fuzz.py
+
+soak: $(VENV)/.synced ## the reliability suite SOAK_ROUNDS times in a row (default 20): a fault test that fails one run in twenty shows here
+	for round in $$(seq 1 $${SOAK_ROUNDS:-20}); do echo "soak round $$round"; $(RUN) pytest tests/reliability -q -p no:cacheprovider || exit 1; done
 
 lint: $(VENV)/.synced ## ruff and hadolint
 	$(RUN) ruff check .

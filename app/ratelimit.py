@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import ipaddress
 import logging
 import math
@@ -131,6 +132,10 @@ class SharedBuckets:
         self._denied: dict[Hashable, int] = {}
         self._dry: set[Hashable] = set()  # the shared bucket had less than wanted at the last sync
 
+    def name(self, key: Hashable) -> str:
+        """The shared bucket's name: a digest, so no identifier (a login's email) is stored."""
+        return f"{self.prefix}:{hashlib.sha256(repr(key).encode()).hexdigest()[:32]}"
+
     def take(self, key: Hashable) -> float:
         """Spend one token: 0.0 when allowed, else the seconds to wait."""
         stock = self._stock.get(key, 0.0)
@@ -150,8 +155,9 @@ class SharedBuckets:
         self._used[key] = max(0.0, self._used.get(key, 0.0) - 1.0)
 
     def reset(self, key: Hashable) -> None:
-        for table in (self._stock, self._used, self._credit, self._denied):
-            table.pop(key, None)
+        """A full bucket again, for every process (a successful login clears its pair's failures): the
+        next sync gives the shared bucket a whole burst back (it caps itself at the next refill)."""
+        self._stock[key] = self._stock.get(key, 0.0) + self.burst
         self._dry.discard(key)
 
     @staticmethod
@@ -174,7 +180,7 @@ class SharedBuckets:
         wants = [min(self.burst, max(1.0, 2.0 * sent["used"][k] + sent["denied"][k])) for k in keys]
         rows = borrow(
             conn,
-            buckets=[f"{self.prefix}:{k}" for k in keys],
+            buckets=[self.name(k) for k in keys],
             rates=[self.rate] * len(keys),
             bursts=[self.burst] * len(keys),
             returned=[sent["stock"][k] for k in keys],
@@ -184,7 +190,7 @@ class SharedBuckets:
         granted = {r["bucket"]: float(r["granted"]) async for r in rows}
         self._dry.clear()
         for key, want in zip(keys, wants, strict=True):
-            got = granted.get(f"{self.prefix}:{key}", 0.0)
+            got = granted.get(self.name(key), 0.0)
             for name, table in (("used", self._used), ("credit", self._credit), ("denied", self._denied)):
                 _keep(table, key, table.get(key, 0.0) - sent[name][key])
             # The stock sent back is the shared bucket's again: the grant replaces it, less what requests
@@ -207,6 +213,9 @@ def _keep(table: dict[Hashable, float], key: Hashable, value: float) -> None:
 
 SYNC_TIMEOUT_S = 1.0
 SYNC_CONNECTION_NAME = "reten-ratelimit"
+# A bucket nobody used for an hour is full again (every limit refills its burst within an hour): its row
+# goes, so names that are never seen again (random keys, one-off logins) do not pile up.
+IDLE_BUCKET_S = 3600.0
 
 
 @asynccontextmanager
@@ -224,11 +233,12 @@ async def shared_limits_lifespan(app: Any) -> AsyncIterator[None]:
 
     def shared() -> list[SharedBuckets]:
         # Read each time: a test may swap a limiter for a local one.
-        found = (services.key_limiter, services.tenant_limiter)
+        found = (services.key_limiter, services.tenant_limiter, services.login_failures, services.login_by_ip)
         return [b for b in found if isinstance(b, SharedBuckets)]
 
     async def run() -> None:
         nonlocal conn
+        forget_at = time.monotonic()
         while True:
             buckets = shared()
             await asyncio.sleep(min((b.interval_s for b in buckets), default=0.1))
@@ -244,6 +254,9 @@ async def shared_limits_lifespan(app: Any) -> AsyncIterator[None]:
                     )
                 for b in buckets:
                     await b.sync(conn, queries.db.rate_borrow)
+                if time.monotonic() >= forget_at:  # buckets idle this long are full again: drop them
+                    await queries.db.rate_forget(conn, idle_s=IDLE_BUCKET_S)
+                    forget_at = time.monotonic() + IDLE_BUCKET_S / 10
             except Exception as exc:  # the database is away: stock and one interval's credit only
                 log.warning("rate_limit_sync_failed", extra={"exc_type": type(exc).__name__})
                 if conn is not None:

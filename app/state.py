@@ -43,8 +43,10 @@ class Services:
         # Password guesses (login, reset-my-password): failures only, per (identifier, client IP) and per
         # client IP; a success costs nothing and clears its pair.
         per_minute = settings.login_attempts_per_minute
-        self.login_failures = TokenBucket(per_minute / 60, per_minute)
-        self.login_by_ip = TokenBucket(5 * per_minute / 60, 5 * per_minute)
+        self.login_failures: SharedBuckets | TokenBucket = SharedBuckets("login", per_minute / 60, per_minute)
+        self.login_by_ip: SharedBuckets | TokenBucket = SharedBuckets(
+            "login_ip", 5 * per_minute / 60, 5 * per_minute
+        )
         self.trusted_proxies = parse_networks(settings.trusted_proxies)
         # CLIENT_HOOK calls in flight per tenant (app/activities/hooks.py)
         from app.activities.hooks import HookSlots

@@ -18,7 +18,7 @@ begin
     tokens double precision not null,
     refreshed_at timestamptz not null
   );
-  grant select, insert, update on app_runtime.rate_buckets to reten_app;
+  grant select, insert, update, delete on app_runtime.rate_buckets to reten_app;
 
   -- For each bucket (sorted by the caller, so two processes lock in one order): refill at its rate up to
   -- its burst, add what the caller gives back, take what it admitted without tokens (debt, which may go

@@ -68,3 +68,8 @@ set local enable_sort = on;
 select bucket, granted
   from app_runtime.rate_borrow(:buckets::text[], :rates::float8[], :bursts::float8[], :returned::float8[],
                        :debts::float8[], :wants::float8[]);
+
+-- name: rate_forget(idle_s)!
+-- Drop shared rate-limit buckets idle for idle_s seconds (full again by then).
+delete from app_runtime.rate_buckets
+ where refreshed_at < clock_timestamp() - make_interval(secs => :idle_s::float8);

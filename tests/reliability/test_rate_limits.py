@@ -68,3 +68,21 @@ async def test_a_keys_limit_holds_across_two_workers(tmp_path: Path) -> None:
     assert k_statuses[200] <= 1.1 * budget
     assert k_statuses[200] >= 0.6 * budget, "the shared limit admitted far less than the budget"
     assert all(int(r.headers["retry-after"]) >= 1 for r in k_answers if r.status_code == 429)
+
+
+async def test_failed_logins_are_throttled_across_two_workers(tmp_path: Path) -> None:
+    """The login throttle (failures per identifier and client address) is shared too: wrong passwords
+    sent over new connections, spread across both workers, are admitted about LOGIN_ATTEMPTS_PER_MINUTE
+    times in all (one interval's credit per worker at most over it), then 429."""
+    per_minute = 5
+    async with running_service(tmp_path, 2, LOGIN_ATTEMPTS_PER_MINUTE=str(per_minute)) as service:
+        statuses = []
+        for _ in range(24):
+            async with httpx.AsyncClient(base_url=service.base_url, timeout=10) as fresh:
+                body = {"identifier": "admin@reten.local", "password": "wrong-password"}
+                statuses.append((await fresh.post("/api/auth/login", json=body)).status_code)
+            await asyncio.sleep(0.05)
+    counted = Counter(statuses)
+    print(f"R7 login: {dict(counted)} of 24 wrong passwords (limit {per_minute} per minute)")
+    assert set(counted) <= {401, 429}
+    assert per_minute <= counted[401] <= per_minute + 2
