@@ -165,19 +165,26 @@ class SharedBuckets:
         return max(1, math.ceil(wait_s))
 
     def pending(self) -> list[Hashable]:
-        """The buckets this process must settle or borrow for."""
-        return [k for k in {*self._stock, *self._used, *self._credit, *self._denied}]
+        """The buckets this process must settle or borrow for (a dry one until it is known to refill)."""
+        return [k for k in {*self._stock, *self._used, *self._credit, *self._denied, *self._dry}]
 
     async def sync(self, conn: Any, borrow: Any) -> None:
         """Settle and borrow for every bucket in use, in one statement (``borrow``: the query). What
         requests did while it ran is kept; a sync that fails changes nothing, so a process that cannot
         reach the database admits no more than its stock and one interval's credit (it fails closed)."""
-        keys = sorted(self.pending(), key=str)
+        keys = sorted(self.pending(), key=self.name)  # one lock order for every process
         if not keys:
             return
         tables = {"stock": self._stock, "used": self._used, "credit": self._credit, "denied": self._denied}
         sent = {name: {k: table.get(k, 0.0) for k in keys} for name, table in tables.items()}
-        wants = [min(self.burst, max(1.0, 2.0 * sent["used"][k] + sent["denied"][k])) for k in keys]
+        # About twice the last interval's demand. A bucket idle for a whole interval gives its stock back
+        # and asks nothing, so it leaves this process's books (its next request goes on credit) - unless
+        # it was dry: then it asks for one token, to learn whether it still is before credit is given.
+        demand = {k: 2.0 * sent["used"][k] + sent["denied"][k] for k in keys}
+        wants = [
+            min(self.burst, max(1.0, demand[k])) if demand[k] else (1.0 if k in self._dry else 0.0)
+            for k in keys
+        ]
         rows = borrow(
             conn,
             buckets=[self.name(k) for k in keys],
