@@ -20,6 +20,8 @@ from app.__main__ import DEMO_EMAIL
 from app.config import PROJECT_ROOT, development_secrets
 from app.serving import free_port
 
+STOP_WITHIN_S = 30.0
+
 
 @dataclass
 class Service:
@@ -46,8 +48,9 @@ async def running_service(tmp_path: Path, workers: int, **env: str) -> AsyncIter
     environ.pop("XDG_RUNTIME_DIR", None)
     environ.update(
         DATA_DIR=str(data_dir), HOST="127.0.0.1", PORT=str(port), WORKERS=str(workers), LOG_REQUESTS="false",
-        DISPATCH_ALLOW_HTTP="true", DISPATCH_TEST_ALLOWLIST='["127.0.0.0/8"]', **env,
+        DISPATCH_ALLOW_HTTP="true", DISPATCH_TEST_ALLOWLIST='["127.0.0.0/8"]', SHUTDOWN_DRAIN_S="0",
     )  # fmt: skip
+    environ.update(env)
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "app", "run", cwd=PROJECT_ROOT, env=environ,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
@@ -67,6 +70,12 @@ async def running_service(tmp_path: Path, workers: int, **env: str) -> AsyncIter
             auth["x-tenant-id"] = tenant["id"]
             yield Service(process, base_url, http, auth)
     finally:
+        # SIGTERM, as an operator would: `reten run` then stops its dispatcher and its embedded PostgreSQL
+        # (SIGKILL would leave the database running). SIGKILL only if it does not end in time.
         if process.returncode is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            await process.wait()
+            process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), STOP_WITHIN_S)
+            except TimeoutError:
+                os.killpg(process.pid, signal.SIGKILL)
+                await process.wait()
