@@ -105,7 +105,11 @@ async def serve_locally(settings: Settings) -> AsyncIterator[str]:
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
-            task.result()
+            try:
+                task.result()
+            except SystemExit as exc:  # uvicorn's way to say the app did not start: not ours to exit
+                raise RuntimeError("the service did not start (its lifespan failed)") from exc
+            raise RuntimeError("the service stopped before it started")
         await asyncio.sleep(0.02)
     try:
         yield f"http://127.0.0.1:{port}"

@@ -38,6 +38,7 @@ from conftest import SUPER_EMAIL, TEST_KEY_RING, create_super_admin, login, setu
 
 from app.__main__ import _migrate
 from app.config import PROJECT_ROOT, Settings, load_settings
+from app.db import forget_server_kind
 from app.dispatch.delivery import delivery_id
 from app.dispatch.dispatcher import LISTENER_NAME, Dispatcher
 from app.embedded import bootstrap_cluster, start_embedded
@@ -286,6 +287,16 @@ async def listeners(admin_dsn: str) -> int:
         )
     finally:
         await conn.close()
+
+
+@pytest.fixture(autouse=True)
+def _server_kind_of_its_own() -> Iterator[None]:
+    """This process has talked to the session's server until now, which may be a Citus coordinator
+    (``make test-citus``): the kind is asked again for this test's own plain PostgreSQL, and again
+    for the session's after it."""
+    forget_server_kind()
+    yield
+    forget_server_kind()
 
 
 async def test_postgres_killed_under_load_503s_then_recovers_with_nothing_lost(tmp_path: Path) -> None:

@@ -34,7 +34,9 @@ async def test_a_statement_past_the_timeout_is_a_503_and_its_connection_comes_ba
         async with holder.transaction():
             await holder.execute(f"set local app.tenant_id = '{actor.tenant_id}'")
             await holder.execute(
-                "select 1 from app.activities where id = $1 for update", uuid.UUID(activity["id"])
+                "select 1 from app.activities where tenant_id = $1 and id = $2 for update",  # one shard
+                actor.tenant_id,
+                uuid.UUID(activity["id"]),
             )
             started = time.monotonic()
             response = await other.patch(url, headers=actor.headers())
