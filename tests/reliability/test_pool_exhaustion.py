@@ -74,26 +74,37 @@ async def test_a_jwt_request_waits_one_acquire_timeout_in_all(
     async with AsyncTestClient(app=create_app(small)) as other:
         pool = other.app.state.pool
 
+        entered: list[float] = []
+        arrived: list[asyncio.Event] = []  # made on the app's loop, by the scenario
+
+        async def timed_app(scope: Any, receive: Any, send: Any) -> None:
+            entered.append(time.monotonic())  # the request's clock starts where the app sees it
+            arrived[0].set()
+            await other.app(scope, receive, send)
+
         async def scenario(http: httpx.AsyncClient) -> Any:
             async def take() -> Any:
                 return await pool.acquire()
 
+            arrived.append(asyncio.Event())
             held = [await pool.acquire() for _ in range(2)]
-            request = asyncio.create_task(_timed(http, actor.headers()))
+            request = asyncio.create_task(http.get(URL, headers=actor.headers()))
             hog = None
             try:
-                await asyncio.sleep(0.3)
+                await arrived[0].wait()  # a busy machine may start the request late
+                await asyncio.sleep(0.3)  # its principal lookup waits in the pool's queue by now
                 hog = asyncio.create_task(take())  # queued behind the request's lookup
-                await asyncio.sleep(0.3)
+                await asyncio.sleep(max(0.0, entered[0] + 0.6 - time.monotonic()))
                 await pool.release(held.pop())
-                return await request
+                response = await request
+                return response.status_code, time.monotonic() - entered[0]
             finally:
                 for conn in held:
                     await pool.release(conn)
                 if hog is not None:
                     await pool.release(await hog)
 
-        status, took, _ = await on_app_loop(other, scenario)
+        status, took = await on_app_loop(other, scenario, timed_app)
     assert status == 503
     assert took < ACQUIRE_S + 0.3, f"the request waited {took:.2f} s: two timeouts in turn"
     print(f"JWT request with the pool taken: 503 after {took:.2f} s (acquire timeout {ACQUIRE_S} s)")
