@@ -172,3 +172,12 @@ async def burst(
 
     responses = await on_app_loop(client, scenario, counting)
     return responses, peak
+
+
+async def hook_policy(client: Client, actor: Actor, strategy: str, hook_url: str) -> None:
+    """The tenant's policy for ``promotions``: CLIENT_HOOK at ``hook_url``, resolved per ``strategy``."""
+    keys = await ok(client, actor, "GET", "/api/activity-config/attribute-keys")
+    key_id = next(k["id"] for k in keys if k["key"] == "promotions")
+    body = {"attribute_key_id": key_id, "resolution_strategy": strategy, "resolver_type": "CLIENT_HOOK",
+            "hook_url": hook_url}  # fmt: skip
+    await ok(client, actor, "POST", "/api/activity-config/attribute-policies", json=body)

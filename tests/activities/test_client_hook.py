@@ -8,16 +8,8 @@ from typing import Any
 
 from conftest import World
 
-from activities.helpers import Client, commerce, create_activity, ok
+from activities.helpers import Client, commerce, create_activity, hook_policy, ok
 from app.loadtest.receiver import Receiver
-
-
-async def _policy(client: Client, actor: Any, strategy: str, hook_url: str) -> None:
-    keys = await ok(client, actor, "GET", "/api/activity-config/attribute-keys")
-    key_id = next(k["id"] for k in keys if k["key"] == "promotions")
-    body = {"attribute_key_id": key_id, "resolution_strategy": strategy, "resolver_type": "CLIENT_HOOK",
-            "hook_url": hook_url}  # fmt: skip
-    await ok(client, actor, "POST", "/api/activity-config/attribute-policies", json=body)
 
 
 async def _promotions(client: Client, actor: Any, activity_id: str) -> dict[str, Any]:
@@ -28,7 +20,7 @@ async def _promotions(client: Client, actor: Any, activity_id: str) -> dict[str,
 async def test_an_upfront_hook_gives_the_value_at_creation(client: Client, world: World) -> None:
     actor = world.admin_a
     async with Receiver(body=b'{"value": {"promo": "2x1"}}') as hook:
-        await _policy(client, actor, "UPFRONT", hook.url + "/hook/")
+        await hook_policy(client, actor, "UPFRONT", hook.url + "/hook/")
         store = await commerce(client, actor)
         activity = await create_activity(client, actor, store["id"], attribute_keys=["promotions"])
     assert activity["status"] == "READY"
@@ -55,7 +47,7 @@ async def test_a_failing_hook_fails_the_attribute_unless_a_fallback_is_given(
 ) -> None:
     actor = world.admin_a
     async with Receiver(status=500, body=b'{"value": "not from a 500"}') as hook:
-        await _policy(client, actor, "UPFRONT", hook.url)
+        await hook_policy(client, actor, "UPFRONT", hook.url)
         store = await commerce(client, actor)
         failed = await create_activity(client, actor, store["id"], attribute_keys=["promotions"])
         rescued = await create_activity(
@@ -74,7 +66,7 @@ async def test_a_failing_hook_fails_the_attribute_unless_a_fallback_is_given(
 async def test_a_retry_asks_the_hook_again(client: Client, world: World) -> None:
     actor = world.admin_a
     async with Receiver(status=503) as hook:
-        await _policy(client, actor, "UPFRONT", hook.url)
+        await hook_policy(client, actor, "UPFRONT", hook.url)
         store = await commerce(client, actor)
         activity = await create_activity(client, actor, store["id"], attribute_keys=["promotions"])
         assert activity["status"] == "UNRESOLVED"
@@ -98,7 +90,7 @@ async def test_an_on_dispatch_hook_is_asked_at_dispatch_only(client: Client, wor
         json={"dispatch_provider_id": mock, "channel": "SALESMAN"},
     )
     async with Receiver(body=b'{"value": "fresh"}') as hook:
-        await _policy(client, actor, "ON_DISPATCH", hook.url)
+        await hook_policy(client, actor, "ON_DISPATCH", hook.url)
         store = await commerce(client, actor)
         route = await ok(client, actor, "POST", "/api/routes", 201, json={"name": "R", "code": "R1"})
         operator = await ok(

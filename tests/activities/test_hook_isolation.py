@@ -20,6 +20,7 @@ from activities.helpers import (
     activity_body,
     commerce,
     create_task,
+    hook_policy,
     ok,
     on_app_loop,
     route_with_operator,
@@ -33,14 +34,6 @@ IDLE_IN_TRANSACTION = """
 select count(*) from pg_stat_activity
 where datname = current_database() and state like 'idle in transaction%'
 """
-
-
-async def _hook_policy(client: Client, actor: Any, strategy: str, hook_url: str) -> None:
-    keys = await ok(client, actor, "GET", "/api/activity-config/attribute-keys")
-    key_id = next(k["id"] for k in keys if k["key"] == "promotions")
-    body = {"attribute_key_id": key_id, "resolution_strategy": strategy, "resolver_type": "CLIENT_HOOK",
-            "hook_url": hook_url}  # fmt: skip
-    await ok(client, actor, "POST", "/api/activity-config/attribute-policies", json=body)
 
 
 async def _until(condition: Any, timeout_s: float = 5.0) -> None:
@@ -83,7 +76,7 @@ async def test_a_hanging_hook_of_tenant_a_holds_no_connection_and_leaves_b_uncha
     a, b = world.admin_a, world.admin_b
     store_b = await commerce(client, b)
     async with Receiver(body=b'{"value": "late"}', delay_s=3.0) as hook:
-        await _hook_policy(client, a, "UPFRONT", hook.url)
+        await hook_policy(client, a, "UPFRONT", hook.url)
         store_a = await commerce(client, a)
 
         async def scenario(http: httpx.AsyncClient) -> tuple[list[float], list[float], list[Any], int]:
@@ -121,7 +114,7 @@ async def test_an_on_dispatch_hook_is_asked_with_no_transaction_open(
     body = {"dispatch_provider_id": mock, "channel": "SALESMAN"}
     await ok(client, a, "POST", "/api/dispatch-configs", 201, json=body)
     async with Receiver(body=b'{"value": "fresh"}', delay_s=1.5) as hook:
-        await _hook_policy(client, a, "ON_DISPATCH", hook.url)
+        await hook_policy(client, a, "ON_DISPATCH", hook.url)
         store = await commerce(client, a)
         route, operator = await route_with_operator(client, a)
         task = await create_task(client, a, store["id"], route, operator, attribute_keys=["promotions"])
@@ -148,7 +141,7 @@ async def test_a_repeated_idempotency_key_is_refused_before_the_hook_is_asked(
 ) -> None:
     a = world.admin_a
     async with Receiver(body=b'{"value": 1}') as hook:
-        await _hook_policy(client, a, "UPFRONT", hook.url)
+        await hook_policy(client, a, "UPFRONT", hook.url)
         store = await commerce(client, a)
         body = activity_body(store["id"], attribute_keys=["promotions"], idempotency_key="once")
         first = await ok(client, a, "POST", "/api/activities", 201, json=body)
