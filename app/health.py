@@ -6,11 +6,12 @@ from litestar import Response, get
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 
-from app.db import queries
+from app.db import ping
+from app.policy import RoutePolicy
 
 __all__ = ("health", "ready")
 
-_NO_LOG = {"auth": "public", "log_requests": False}
+_NO_LOG = RoutePolicy(auth="public", log_requests=False).opt()
 
 
 @get("/health", opt=_NO_LOG, tags=["Operations"], operation_id="Health", sync_to_thread=False)
@@ -40,7 +41,7 @@ async def ready(state: State) -> Response[dict[str, str]]:
         return Response({"status": "draining"}, status_code=503, headers={"Retry-After": "1"})
     try:
         async with state.pool.acquire(timeout=1) as conn:
-            await queries.db.ping(conn)
+            await ping(conn)
     except Exception:
         return Response({"status": "unavailable"}, status_code=503, headers={"Retry-After": "1"})
     return Response({"status": "ready"})

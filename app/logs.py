@@ -15,6 +15,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import UnsupportedMediaType, send_error
+from app.policy import RoutePolicy
 
 __all__ = ("RequestLogMiddleware", "configure_logging")
 
@@ -65,6 +66,9 @@ class RequestLogMiddleware(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        if scope["type"] != ScopeType.HTTP:  # ``scopes`` says so; this tells the type checker
+            await next_app(scope, receive, send)
+            return
         headers = dict(scope["headers"])
         given = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
@@ -96,7 +100,7 @@ class RequestLogMiddleware(ASGIMiddleware):
         finally:
             if (
                 scope["litestar_app"].state.settings.log_requests
-                and scope["route_handler"].opt.get("log_requests", True)
+                and RoutePolicy.of(scope["route_handler"], scope["path"]).log_requests
                 and access_log.isEnabledFor(logging.INFO)
             ):
                 principal = scope.get("user")

@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 
 # The plugin Litestar uses for msgspec Structs (not re-exported publicly in 2.x): ours only adds to it.
-from litestar._openapi.schema_generation.plugins import StructSchemaPlugin
+from litestar._openapi.schema_generation.plugins import StructSchemaPlugin  # type: ignore[attr-defined]
 from litestar.enums import ParamType
 from litestar.openapi.spec import OpenAPI, OpenAPIFormat, OpenAPIType, Operation, Reference, Schema
 
@@ -54,7 +54,9 @@ class InputStructSchemaPlugin(StructSchemaPlugin):
         struct = field_definition.type_
         if struct.__struct_config__.forbid_unknown_fields:
             schema.additional_properties = False
-            for field in msgspec.inspect.type_info(struct).fields:  # type: ignore[union-attr]
+            info = msgspec.inspect.type_info(struct)
+            assert isinstance(info, msgspec.inspect.StructType)
+            for field in info.fields:
                 _constrain((schema.properties or {}).get(field.encode_name), field.type)
         for keyword, value in getattr(struct, "json_schema_rules", {}).items():
             setattr(schema, _RULE_FIELDS[keyword], value)

@@ -1,34 +1,26 @@
-"""How the service is served: the uvicorn options (keep-alive, graceful shutdown) and the drain on
-SIGTERM, in one place for ``reten run`` and the benchmarks.
-
-Drain (goal R6, research/reliability-security.md §7): behind a load balancer, a process that stops
-accepting the moment it gets SIGTERM drops the requests the balancer still sends it. So the first
-SIGTERM (or SIGINT) only turns ``/ready`` to 503; the process keeps serving for ``SHUTDOWN_DRAIN_S``
-while the balancer's health checks notice, then hands the signal to uvicorn, which stops accepting and
-lets requests in flight finish (at most ``SHUTDOWN_GRACE_S``). A second signal skips the rest of the
-drain. Installed by a lifespan in each worker, over the handler uvicorn set, and only in the main
-thread (the in-process test client runs the app elsewhere and never drains)."""
+"""How the service is served, in one place for ``reten run`` and the benchmarks: the uvicorn options
+(keep-alive, graceful shutdown), the API with the dispatcher beside it, and the service on a loopback port
+in this process. The drain on SIGTERM is ``app.drain``."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 import socket
-import threading
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from types import FrameType
+from pathlib import Path
 from typing import Any
 
-from litestar import Litestar
+from app.asgi import create_app
+from app.bootstrap import DEMO_EMAIL, DEMO_TENANT_SLUG, create_super_admin, prepare
+from app.config import Settings, development_secrets, load_settings
+from app.migrations import migrate
 
-from app.config import Settings
-
-__all__ = ("drain_lifespan", "free_port", "serve_locally", "uvicorn_options")
-
-log = logging.getLogger("reten.serving")
-SIGNALS = (signal.SIGTERM, signal.SIGINT)
+__all__ = ("free_port", "run_dispatcher", "run_service", "serve_locally", "uvicorn_options")
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -44,44 +36,6 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-@asynccontextmanager
-async def drain_lifespan(app: Litestar) -> AsyncIterator[None]:
-    settings: Settings = app.state.settings
-    app.state.draining = False
-    if settings.shutdown_drain_s <= 0 or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    loop = asyncio.get_running_loop()
-    previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
-
-    def handle(sig: int, frame: FrameType | None) -> None:
-        handler = previous[signal.Signals(sig)]
-        if app.state.draining or not callable(handler):  # a second signal: stop now
-            _pass_on(handler, sig, frame)
-            return
-        app.state.draining = True
-        log.warning("draining", extra={"drain_s": settings.shutdown_drain_s})
-        loop.call_soon_threadsafe(loop.call_later, settings.shutdown_drain_s, _pass_on, handler, sig, None)
-
-    for sig in SIGNALS:
-        signal.signal(sig, handle)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            if signal.getsignal(sig) is handle:
-                signal.signal(sig, handler)
-
-
-def _pass_on(handler: Any, sig: int, frame: FrameType | None) -> None:
-    """What the signal would have done without the drain (uvicorn's handler: stop accepting, finish)."""
-    if callable(handler):
-        handler(sig, frame)
-    elif handler == signal.SIG_DFL:
-        signal.signal(sig, signal.SIG_DFL)
-        signal.raise_signal(sig)
-
-
 def free_port() -> int:
     """A loopback port nobody listens on now."""
     with socket.socket() as s:
@@ -94,8 +48,6 @@ async def serve_locally(settings: Settings) -> AsyncIterator[str]:
     """The service on a free loopback port, in this event loop, served as ``reten run`` serves it (the
     benchmarks and the tests that need a real server); yields its base URL."""
     import uvicorn
-
-    from app.asgi import create_app
 
     port = free_port()
     config = uvicorn.Config(
@@ -116,3 +68,80 @@ async def serve_locally(settings: Settings) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+def run_service(host: str | None, port: int | None, workers: int | None) -> None:
+    """``reten run``: migrate, create the demo super admin (outside production), then serve the API with
+    ``workers`` uvicorn workers and the dispatcher beside it (its own process, as in production), until
+    SIGTERM/SIGINT stops both."""
+    started = time.perf_counter()
+    settings, owner_dsn, _server = prepare(load_settings())
+    applied = asyncio.run(migrate(owner_dsn))
+    if applied:
+        print(f"migrations applied: {', '.join(applied)}")
+    demo_password = None
+    if not settings.production:
+        demo_password = development_secrets(Path(settings.data_dir))["demo_password"]
+        asyncio.run(create_super_admin(settings, DEMO_EMAIL, demo_password, tenant_slug=DEMO_TENANT_SLUG))
+    host = host or settings.host
+    port = port or settings.port
+    base = f"http://{host}:{port}"
+    print(f"Reten ready in {time.perf_counter() - started:.1f}s")
+    print(f"  API:      {base}/api")
+    print(f"  OpenAPI:  {base}/schema  (Swagger UI: {base}/schema/swagger)")
+    if demo_password is not None:
+        print(f"  Demo super admin: {DEMO_EMAIL} / {demo_password}  (tenant slug '{DEMO_TENANT_SLUG}')")
+        print(
+            f"  Try: curl -s -X POST {base}/api/auth/login -H 'content-type: application/json' "
+            f'-d \'{{"identifier":"{DEMO_EMAIL}","password":"{demo_password}"}}\''
+        )
+    sys.stdout.flush()
+    import uvicorn
+
+    # uvicorn handles SIGTERM itself and, once stopped, raises the signal again: with the default handler
+    # that killed this process on the spot, leaving the dispatcher and the embedded PostgreSQL running.
+    # This handler (the one uvicorn restores) turns it into an exit that runs the cleanup below and atexit.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    dispatcher = subprocess.Popen([sys.executable, "-m", "app", "dispatcher"])
+    try:
+        uvicorn.run(
+            "app.asgi:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers or settings.workers,
+            log_level="warning",
+            **uvicorn_options(settings),
+        )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        dispatcher.terminate()
+        try:
+            dispatcher.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            dispatcher.kill()
+
+
+def _exit_on_signal(signum: int, _frame: Any) -> None:
+    raise SystemExit(0)
+
+
+def run_dispatcher() -> None:
+    """``reten dispatcher``: push dispatch in the foreground until SIGTERM/SIGINT (calls in flight finish
+    first)."""
+    from app.dispatch.dispatcher import Dispatcher
+    from app.logs import configure_logging
+
+    settings, _, _server = prepare(load_settings())
+    settings.validate()
+    configure_logging(settings.log_level)
+
+    async def main() -> None:
+        dispatcher = Dispatcher(settings)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, dispatcher.stop.set)
+        await dispatcher.run()
+
+    asyncio.run(main())

@@ -8,13 +8,13 @@ from app.auth.api_keys import ApiKeyCache
 from app.auth.passwords import Passwords
 from app.auth.tokens import TokenService
 from app.config import Settings
-from app.dispatch.addresses import allowed_ports, parse_networks
-from app.dispatch.crypto import KeyRing
+from app.crypto import KeyRing
+from app.outbound.addresses import allowed_ports, parse_networks
 from app.ratelimit import SharedBuckets, TokenBucket
 
 if TYPE_CHECKING:
     from app.activities.hooks import HookCaller
-    from app.dispatch.http import GuardedClient
+    from app.outbound.http import GuardedClient
 
 __all__ = ("Services",)
 
@@ -56,8 +56,8 @@ class Services:
     async def outbound_url(self, url: str, field: str) -> str:
         """``url`` as an outbound call will use it, checked against the same rules as the calls
         (scheme, address, port); else the 400 naming ``field``."""
-        from app.dispatch.addresses import UnsafeUrl, check_base_url
         from app.errors import BadRequest
+        from app.outbound.addresses import UnsafeUrl, check_base_url
 
         try:
             return await check_base_url(
@@ -69,9 +69,18 @@ class Services:
         except UnsafeUrl as exc:
             raise BadRequest.field(field, str(exc)) from exc
 
+    def signing_ring(self) -> KeyRing:
+        """The key ring that encrypts signing secrets (the credentials' ring); 503 without one, as for
+        credentials (only possible outside production)."""
+        if self.key_ring is None:
+            from app.errors import ServiceUnavailable
+
+            raise ServiceUnavailable("Signing secrets cannot be stored: CREDENTIALS_KEYS is not configured")
+        return self.key_ring
+
     def outbound_client(self) -> GuardedClient:
         """The guarded HTTP client for provider calls: allowed addresses and ports only."""
-        from app.dispatch.http import GuardedClient
+        from app.outbound.http import GuardedClient
 
         return GuardedClient(self.dispatch_allowlist, ports=self.dispatch_ports)
 

@@ -150,12 +150,12 @@ _JSON = msgspec.json.Encoder()
 
 
 def json_param(value: Any) -> str:
-    """A value as a json/jsonb bind parameter (the codec passes text through, see db._init_connection)."""
+    """A value as a json/jsonb bind parameter (the codec passes text through, see db.init_connection)."""
     return _JSON.encode(value).decode()
 
 
 def decode_metadata(value: str | None) -> dict[str, Any]:
-    """jsonb arrives as text (see db._init_connection)."""
+    """jsonb arrives as text (see db.init_connection)."""
     return msgspec.json.decode(value) if value else {}
 
 
@@ -245,7 +245,7 @@ def decode_body(body: bytes, annotation: Any) -> Any:
         raise BadRequest("Request body is not valid JSON") from exc
 
 
-def invalid_input(exc: ValueError, annotation: Any, whole: str | None = None) -> Any:
+def invalid_input(exc: Exception, annotation: Any, whole: str | None = None) -> Any:
     """The 400 for a value msgspec refused as ``annotation``: named after the field its message points at
     (``whole`` when it points at none), saying what an enum allows rather than quoting a regex."""
     from app.errors import BadRequest
@@ -299,8 +299,11 @@ def _whole_floats_as_ints(value: Any, info: Any) -> Any:
         ):
             info = next(t for t in info.types if isinstance(t, msgspec.inspect.IntType))
         else:
-            shapes = (msgspec.inspect.StructType, msgspec.inspect.DictType) if isinstance(value, dict) else ()
-            shapes = (msgspec.inspect.ListType,) if isinstance(value, list) else shapes
+            shapes: tuple[type[msgspec.inspect.Type], ...] = ()
+            if isinstance(value, dict):
+                shapes = (msgspec.inspect.StructType, msgspec.inspect.DictType)
+            elif isinstance(value, list):
+                shapes = (msgspec.inspect.ListType,)
             info = next((t for t in info.types if isinstance(t, shapes)), None)
     if isinstance(info, msgspec.inspect.IntType) and isinstance(value, float) and value.is_integer():
         return int(value)

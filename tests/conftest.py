@@ -18,10 +18,11 @@ from citus_mode import CITUS
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from app import bootstrap
 from app.asgi import create_app
 from app.config import PROJECT_ROOT, Settings, load_settings
-from app.db import migrate
 from app.embedded import ClusterDsns, bootstrap_cluster, start_embedded
+from app.migrations import migrate
 
 TEST_DB = os.environ.get("TEST_DB_NAME", "reten_test")
 TEST_KEY_RING = "t1:" + "dGVzdC1vbmx5LWtleS1mb3ItcmV0ZW4tdGVzdHMtMzI="  # 32 bytes, tests only
@@ -236,9 +237,7 @@ async def login(client: AsyncTestClient[Any], email: str, password: str = PASSWO
 
 
 async def create_super_admin(settings: Settings, email: str = SUPER_EMAIL) -> None:
-    from app.__main__ import _create_admin
-
-    await _create_admin(settings, email, PASSWORD, tenant_slug=None)
+    await bootstrap.create_super_admin(settings, email, PASSWORD, tenant_slug=None)
 
 
 async def setup_tenant(client: AsyncTestClient[Any], root: Actor, slug: str, admin_email: str) -> uuid.UUID:

@@ -14,8 +14,9 @@ import asyncpg
 import pytest
 
 from app.config import PROJECT_ROOT
-from app.db import MigrationError, check_role, migrate, queries
+from app.db import check_role, queries
 from app.embedded import ClusterDsns
+from app.migrations import MigrationError, migrate
 
 APP_ROLE = "reten_app"
 OWNER_ROLE = "reten_owner"

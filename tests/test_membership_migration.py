@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.auth.permissions import PERMISSIONS, ROLES, permissions_for, tenant_roles
-from app.db import MIGRATIONS_DIR, discover, migrate
 from app.embedded import ClusterDsns, bootstrap_cluster, dsn_for
+from app.migrations import MIGRATIONS_DIR, discover, migrate
 
 TEMPLATE = "reten_m0006"
 SCRATCH = "reten_m0006_scratch"

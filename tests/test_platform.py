@@ -11,6 +11,7 @@ from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
 from app.config import Settings
+from app.policy import RoutePolicy
 
 
 async def test_health_and_ready(client: AsyncTestClient[Litestar]) -> None:
@@ -87,8 +88,9 @@ async def test_openapi_lists_every_route_with_its_permission(
         for handler in route.route_handlers:  # type: ignore[attr-defined]
             if set(handler.http_methods) == {"OPTIONS"}:
                 continue  # Litestar's automatic OPTIONS handler
-            assert "auth" in handler.opt, f"{route.path}: no declared auth mode"
-            permission = handler.opt.get("permission")
+            policy = RoutePolicy.declared_by(handler)
+            assert policy is not None, f"{route.path}: no declared policy (app.auth.guards.access)"
+            permission = policy.permission
             assert "**Permission:**" in (handler.description or "")
             if permission:
                 assert permission in handler.description

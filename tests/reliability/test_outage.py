@@ -36,13 +36,13 @@ import pytest
 from activities.helpers import activity_body, commerce, ok, route_with_operator
 from conftest import SUPER_EMAIL, TEST_KEY_RING, create_super_admin, login, setup_tenant
 
-from app.__main__ import _migrate
 from app.config import PROJECT_ROOT, Settings, load_settings
 from app.db import forget_server_kind
 from app.dispatch.delivery import delivery_id
 from app.dispatch.dispatcher import LISTENER_NAME, Dispatcher
 from app.embedded import bootstrap_cluster, start_embedded
 from app.loadtest.receiver import Receiver
+from app.migrations import migrate
 from app.serving import serve_locally
 
 DATABASE = "reten_outage"
@@ -303,7 +303,7 @@ async def test_postgres_killed_under_load_503s_then_recovers_with_nothing_lost(t
     with own_postgres(tmp_path / "outage") as pg, quiet("httpx"):
         admin = pg.server.get_uri()
         dsns = await bootstrap_cluster(admin, DATABASE, recreate=True)
-        await _migrate(dsns.owner)
+        await migrate(dsns.owner)
         settings = load_settings(
             {},
             reten_env="test",

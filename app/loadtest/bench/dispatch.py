@@ -32,7 +32,7 @@ async def _configure(settings: Any, world: dict[str, Any], url: str) -> None:
     import asyncpg
     import msgspec
 
-    from app.db import _init_connection, open_transaction
+    from app.db import begin_tenant, init_connection
     from app.dispatch import service as dispatch
     from app.dispatch.schemas import DispatchConfigWrite
     from app.state import Services
@@ -40,20 +40,18 @@ async def _configure(settings: Any, world: dict[str, Any], url: str) -> None:
     services = Services(settings)
     conn = await asyncpg.connect(settings.database_url)
     try:
-        await _init_connection(conn)
+        await init_connection(conn)
         yom = await conn.fetchval("select id from app.dispatch_providers where code = 'YOM'")
         for t in world["tenants"]:
             tenant_id = uuid.UUID(t["id"])
-            await open_transaction(conn, readonly=False, tenant_id=tenant_id)
+            tx = await begin_tenant(conn, tenant_id)
             body = {
                 "dispatchProviderId": str(yom),
                 "channel": "SALESMAN",
                 "baseUrl": url,
                 "credentials": {"apiKey": "k"},
             }
-            await dispatch.create_config(
-                conn, services, tenant_id, msgspec.convert(body, DispatchConfigWrite)
-            )
+            await dispatch.create_config(tx, services, msgspec.convert(body, DispatchConfigWrite))
             await conn.execute("commit")
     finally:
         await conn.close()
@@ -63,8 +61,8 @@ async def _ready_tasks(settings: Any, tenant: dict[str, Any], count: int) -> lis
     """``count`` READY tasks of ``tenant`` in one transaction; each id with the time it committed."""
     import asyncpg
 
-    from app.activities.service import notify_ready
-    from app.db import open_transaction
+    from app.activities.repo import notify_ready
+    from app.db import begin_tenant
 
     conn = await asyncpg.connect(settings.database_url)
     sql = """
@@ -87,10 +85,9 @@ async def _ready_tasks(settings: Any, tenant: dict[str, Any], count: int) -> lis
         uuid.UUID(tenant["operator_ids"][0]),
     )
     try:
-        tenant_id = uuid.UUID(tenant["id"])
-        await open_transaction(conn, readonly=False, tenant_id=tenant_id)
+        tx = await begin_tenant(conn, uuid.UUID(tenant["id"]))
         ids = [r["id"] for r in await conn.fetch(sql, *args, count)]
-        await notify_ready(conn, tenant_id)
+        await notify_ready(tx)
         await conn.execute("commit")
         committed = time.time()
         return [(i, committed) for i in ids]
@@ -180,8 +177,11 @@ def run(settings: Any, owner_dsn: str) -> int:
         settings, dispatch_allow_http=True, dispatch_test_allowlist=["127.0.0.0/8"]
     )
     figures = asyncio.run(measure(settings, owner_dsn))
-    lat = figures["latencies"]
-    pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000  # noqa: E731
+    lat: list[float] = figures["latencies"]
+
+    def pick(q: float) -> float:
+        return lat[min(len(lat) - 1, int(q * len(lat)))] * 1000
+
     print(
         f"push dispatch to a loopback receiver (YOM protocol), {TENANTS} tenants, dispatcher processes "
         f"with {settings.dispatch_concurrency} calls in flight each"

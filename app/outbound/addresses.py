@@ -4,7 +4,7 @@ multicast global, and NAT64/6to4 forms of 127.0.0.1 global), so embedded IPv4 ad
 and checked too. ``check_base_url`` is the save-time check of a provider URL: its form and, for a literal
 address or a local name, the address. Names are not resolved then: whether an internal name resolves
 would be an answer a tenant could read (issue 16). The check that counts is the call-time one, on the
-connected socket (``app.dispatch.http``)."""
+connected socket (``app.outbound.http``)."""
 
 from __future__ import annotations
 

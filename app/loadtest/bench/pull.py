@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-__all__ = ("run",)
+__all__ = ("PER_PAGE", "cursor_at", "run")
 
 TENANTS = 10
 SMALL = 2_000
@@ -38,6 +38,7 @@ def _pull_begin(tenant_id: uuid.UUID) -> str:
 
 
 async def _pull_script(dsn: str, tenant_id: uuid.UUID, page: Any) -> str:
+    from app.db import Tx
     from app.integration import service
     from app.loadtest import baseline
 
@@ -56,16 +57,16 @@ async def _pull_script(dsn: str, tenant_id: uuid.UUID, page: Any) -> str:
         dsn,
         begin,
         lambda conn: service.pull(
-            conn, tenant_id, page, status=None, updated_since=None, settle_s=0, **filters
+            Tx(conn, tenant_id), page, status=None, updated_since=None, settle_s=0, **filters
         ),
     )
     return baseline.script(captured, begin)
 
 
-async def _cursor_at(http: Any, key: str, pages: int) -> str:
-    from app.loadtest.scenarios import Options, _pull_query, _walk
+async def cursor_at(http: Any, key: str, pages: int) -> str:
+    from app.loadtest.scenarios import Options, pull_query, walk
 
-    _, cursor = await _walk(http, key, _pull_query(Options(per_page=PER_PAGE)), pages)
+    _, cursor = await walk(http, key, pull_query(Options(per_page=PER_PAGE)), pages)
     assert cursor is not None
     return cursor
 
@@ -75,9 +76,9 @@ async def _submit_script(dsn: str, big: dict[str, Any]) -> tuple[str, dict[str, 
     in the upper half of its tasks (the harness takes READY tasks from the start)."""
     import msgspec
 
-    from app.db import begin_statement
+    from app.db import Tx, begin_statement
     from app.loadtest import baseline
-    from app.loadtest.scenarios import Target, _result_body
+    from app.loadtest.scenarios import Target, result_body
     from app.loadtest.seed import task_id
     from app.results import service as results
     from app.results.schemas import IntegrationResultSubmit
@@ -85,10 +86,12 @@ async def _submit_script(dsn: str, big: dict[str, Any]) -> tuple[str, dict[str, 
     tenant_id = uuid.UUID(big["id"])
     half = BIG // 2 // 20 * 20  # a multiple of 20: task n is READY when n % 20 < 12
     sample = task_id(tenant_id, half + BIG // 4)
-    body = _result_body(Target(big["key"], str(sample), big["commerce_external_ids"][0]))
+    body = result_body(Target(big["key"], str(sample), big["commerce_external_ids"][0]))
     begin = begin_statement(readonly=False, tenant_id=tenant_id)
     submission = msgspec.convert(body, IntegrationResultSubmit)
-    captured, _ = await baseline.capture(dsn, begin, lambda conn: results.submit(conn, tenant_id, submission))
+    captured, _ = await baseline.capture(
+        dsn, begin, lambda conn: results.submit(Tx(conn, tenant_id), submission)
+    )
     per_client = int(BIG / 2 * 12 / 20) // CONCURRENCY
     prelude = (
         f"\\set j :j + 1\n\\set s :client_id * {per_client} + :j\n\\set n {half} + 20 * (:s / 12) + :s % 12\n"
@@ -107,7 +110,7 @@ def _row(who: str, what: str, figures: dict[str, Any]) -> tuple[str, str, dict[s
 
 async def measure(
     settings: Any, owner_dsn: str, duration_s: float, workers: int
-) -> list[tuple[str, str, dict]]:
+) -> list[tuple[str, str, dict[str, Any]]]:
     import aiohttp
 
     from app.loadtest import baseline
@@ -129,7 +132,7 @@ async def measure(
     with baseline.service(settings, workers) as base:
         await baseline.wait_up(base)
         async with aiohttp.ClientSession(base) as http:
-            deep_cursor = await _cursor_at(http, big["key"], DEEP - 1)
+            deep_cursor = await cursor_at(http, big["key"], DEEP - 1)
         cases = [
             ("page 1 (offset, with count)", small_world, Options(per_page=PER_PAGE),
              [(t["key"], f"{PULL}?per_page={PER_PAGE}") for t in small]),
@@ -197,12 +200,13 @@ async def measure_auth(settings: Any, key: str, calls: int = 3000) -> dict[str, 
             )
         )
         async with app.lifespan():  # the pool, on this event loop
-            middleware, scope = AuthMiddleware(), {"litestar_app": app, "client": ("127.0.0.1", 0)}
-            await middleware._key_principal(scope, key, {})  # warm: first lookup, prepared statement
+            middleware = AuthMiddleware()
+            scope: Any = {"litestar_app": app, "client": ("127.0.0.1", 0)}  # what the key path reads
+            await middleware.key_principal(scope, key, {})  # warm: first lookup, prepared statement
             timings = []
             for _ in range(calls):
                 started = time.perf_counter()
-                await middleware._key_principal(scope, key, {})
+                await middleware.key_principal(scope, key, {})
                 timings.append(time.perf_counter() - started)
         out[label] = statistics.median(timings) * 1e6
     return out

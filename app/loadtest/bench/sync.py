@@ -1,29 +1,21 @@
-"""``reten bench``: benchmarks that print figures (never asserted in tests).
-
-``reten bench sync`` measures ``POST /api/commerces/sync`` over real HTTP against a freshly migrated
-database: a first run (everything created), a repeat of the same payload (nothing to write), and a run
-where every commerce changed. Next to it, the same rows written by plain ``INSERT ... SELECT`` statements
-straight to PostgreSQL (no HTTP, no validation, no matching): the floor the service is compared with.
-"""
+"""``reten bench sync`` (part of ``make bench``) measures ``POST /api/commerces/sync`` over real HTTP
+against a freshly migrated database: a first run (everything created), a repeat of the same payload
+(nothing to write), and a run where every commerce changed. Next to it, the same rows written by plain
+``INSERT ... SELECT`` statements straight to PostgreSQL (no HTTP, no validation, no matching): the floor
+the service is compared with."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import platform
 import statistics
 import time
 import uuid
 from typing import Any
 
+from app.bootstrap import create_super_admin
+from app.loadtest.bench.common import BENCH_EMAIL, BENCH_PASSWORD
 from app.serving import serve_locally
 
-__all__ = ("main", "sync_items")
-
-BENCH_DB = "reten_bench"
-BENCH_DBS = {"citus": "reten_bench_plain"}  # the benchmarks with a database of their own
-BENCH_EMAIL = "bench@reten.local"
-BENCH_PASSWORD = "bench-password-1"
+__all__ = ("print_sync_report", "run_sync_bench", "sync_items")
 
 
 def sync_items(count: int, *, tag: str = "") -> list[dict[str, Any]]:
@@ -111,9 +103,7 @@ async def _floor(dsn: str, tenant_id: uuid.UUID, items: list[dict[str, Any]]) ->
 async def run_sync_bench(settings: Any, items_count: int) -> list[tuple[str, float]]:
     import aiohttp
 
-    from app.__main__ import _create_admin
-
-    await _create_admin(settings, BENCH_EMAIL, BENCH_PASSWORD, tenant_slug="bench")
+    await create_super_admin(settings, BENCH_EMAIL, BENCH_PASSWORD, tenant_slug="bench")
     results: list[tuple[str, float]] = []
     async with serve_locally(settings) as base, aiohttp.ClientSession(base) as http:
         login = await http.post(
@@ -155,62 +145,3 @@ def print_sync_report(results: list[tuple[str, float]], items_count: int) -> Non
     print(f"{'run':<92} {'seconds':>8} {'items/s':>9} {'floor/run':>9}")
     for label, seconds in results:
         print(f"{label:<92} {seconds:8.3f} {items_count / seconds:9.0f} {floor / seconds:9.2f}")
-
-
-async def _pg_version(dsn: str) -> str:
-    import asyncpg
-
-    conn = await asyncpg.connect(dsn)
-    try:
-        return str(await conn.fetchval("show server_version"))
-    finally:
-        await conn.close()
-
-
-def main(what: str, items_count: int, concurrency: int = 32, duration_s: float = 10, workers: int = 2) -> int:
-    """Run on a freshly created ``reten_bench`` database in the embedded cluster (DATABASE_URL is not
-    used: a benchmark must not write into a real database)."""
-    from pathlib import Path
-
-    import msgspec
-
-    from app.__main__ import _migrate
-    from app.config import development_secrets, load_settings
-    from app.embedded import bootstrap_cluster, start_embedded
-
-    base = load_settings()
-    data_dir = Path(base.data_dir)
-    server = start_embedded(data_dir)
-    dsns = asyncio.run(bootstrap_cluster(server.get_uri(), BENCH_DBS.get(what, BENCH_DB), recreate=True))
-    asyncio.run(_migrate(dsns.owner))
-    settings = load_settings(
-        database_url=dsns.app,
-        jwt_secret=base.jwt_secret or development_secrets(data_dir)["jwt_secret"],
-        log_requests=False,
-    )
-    print(
-        f"machine: {platform.machine()} {os.cpu_count()} cores, {platform.python_implementation()} "
-        f"{platform.python_version()}, PostgreSQL {asyncio.run(_pg_version(dsns.app))}"
-    )
-    if what == "sync":
-        results = asyncio.run(run_sync_bench(settings, items_count))
-        print_sync_report(results, items_count)
-    elif what == "dispatch":
-        from app.loadtest import bench_dispatch
-
-        credentials = base.credentials_keys or development_secrets(data_dir)["credentials_keys"]
-        bench_dispatch.run(msgspec.structs.replace(settings, credentials_keys=credentials), dsns.owner)
-    elif what == "pull":
-        from app.loadtest import bench as pull_bench
-
-        pull_bench.run(settings, dsns.owner, duration_s, workers)
-    elif what == "citus":
-        from app.loadtest import bench_citus
-
-        bench_citus.run(settings, dsns.owner, duration_s, workers)
-    else:
-        from app import bench_activities
-
-        bench_activities.run(settings, concurrency, duration_s, workers)
-    del server
-    return 0

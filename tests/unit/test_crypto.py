@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from app.dispatch.crypto import (
+from app.crypto import (
     CredentialsError,
     KeyRing,
     credentials_aad,

@@ -140,11 +140,11 @@ async def measure(
     import aiohttp
     import msgspec
 
-    from app.activities import service as activities
+    from app.activities.create import create as create_activity
     from app.activities.schemas import TaskCreate
-    from app.bench import BENCH_EMAIL, BENCH_PASSWORD
-    from app.db import begin_statement
+    from app.db import Tx, begin_statement
     from app.loadtest import baseline
+    from app.loadtest.bench.common import BENCH_EMAIL, BENCH_PASSWORD
     from app.loadtest.driver import drive
     from app.results import service as results
     from app.results.schemas import ResultSubmit
@@ -189,7 +189,7 @@ async def measure(
     sample = msgspec.convert(task_body(world, 0, "capture"), TaskCreate)
     begin = begin_statement(readonly=False, tenant_id=tenant_id)
     captured, created = await baseline.capture(
-        settings.database_url, begin, lambda conn: activities.create(conn, tenant_id, sample)
+        settings.database_url, begin, lambda conn: create_activity(Tx(conn, tenant_id), sample)
     )
     unique_key = "'pgb-' || :client_id || '-' || :k"
     script = "\\set k random(1, 1000000000000)\n" + baseline.script(
@@ -202,7 +202,7 @@ async def measure(
     spare = _target_id(SERVICE_SHARE + concurrency * PER_CLIENT)
     submission = msgspec.convert(result_body(str(spare)), ResultSubmit)
     captured, _ = await baseline.capture(
-        settings.database_url, begin, lambda conn: results.submit(conn, tenant_id, submission)
+        settings.database_url, begin, lambda conn: results.submit(Tx(conn, tenant_id), submission)
     )
     script = f"\\set i :i + 1\n\\set n {SERVICE_SHARE} + :client_id * {PER_CLIENT} + :i\n" + baseline.script(
         captured, begin, {spare: "md5('pre-' || :n)::uuid"}
@@ -232,10 +232,10 @@ def report(rows: list[tuple[str, str, dict[str, Any]]], concurrency: int, worker
 
 
 def run(settings: Any, concurrency: int, duration_s: float, workers: int) -> int:
-    from app.__main__ import _create_admin
-    from app.bench import BENCH_EMAIL, BENCH_PASSWORD
+    from app.bootstrap import create_super_admin
+    from app.loadtest.bench.common import BENCH_EMAIL, BENCH_PASSWORD
 
-    asyncio.run(_create_admin(settings, BENCH_EMAIL, BENCH_PASSWORD, tenant_slug="bench"))
+    asyncio.run(create_super_admin(settings, BENCH_EMAIL, BENCH_PASSWORD, tenant_slug="bench"))
     rows = asyncio.run(measure(settings, concurrency, duration_s, workers))
     report(rows, concurrency, workers)
     return 0

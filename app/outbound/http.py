@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from app.dispatch.addresses import Network, address_allowed, port_allowed
+from app.outbound.addresses import Network, address_allowed, port_allowed
 
 __all__ = ("MAX_BODY", "DeliveryError", "GuardedClient", "Response")
 

@@ -5,7 +5,7 @@ provider or a tenant's hook can tell our calls from anyone's: ``webhook-id``, ``
 
 Each dispatch config and each CLIENT_HOOK attribute policy has its own secret: 32 random bytes, shown
 once as ``whsec_<base64>`` (what the spec's reference library takes). At rest a secret is AES-256-GCM
-ciphertext made with the credentials key ring (``app.dispatch.crypto``), whose associated data names
+ciphertext made with the credentials key ring (``app.crypto``), whose associated data names
 the purpose, the tenant and the row: a value copied to another row, another tenant, or used as
 credentials, does not decrypt. After a rotation the previous secret keeps signing beside the new one
 for ``ROTATION_OVERLAP``, so a receiver can switch without losing a call."""
@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.dispatch.crypto import CredentialsError, KeyRing
-from app.dispatch.http import DeliveryError
+from app.crypto import CredentialsError, KeyRing
+from app.outbound.http import DeliveryError
 
 __all__ = (
     "DISPATCH_CONFIG",
@@ -157,7 +157,7 @@ def config_keys(
     ring: KeyRing | None, tenant_id: uuid.UUID, row: Any
 ) -> tuple[tuple[SigningKey, ...], DeliveryError | None]:
     """The signing keys of an activity's dispatch config, from the row ``delivery.prepare`` reads
-    (``queries.dispatch.dispatch_target``), or the error that fails the attempt (never sent unsigned
+    (``app.dispatch.repo.dispatch_target``), or the error that fails the attempt (never sent unsigned
     when the config has a secret)."""
     sealed = Sealed.of(
         DISPATCH_CONFIG,

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from app.dispatch.addresses import (
+from app.outbound.addresses import (
     UnsafeUrl,
     address_allowed,
     allowed_ports,

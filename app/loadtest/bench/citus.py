@@ -31,6 +31,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from app.db import Statement, Tx, statements
+
 __all__ = ("run", "task_counts")
 
 TENANTS = 10
@@ -61,12 +63,9 @@ async def task_counts(conn: Any, name: str, params: dict[str, Any]) -> list[int]
     EXPLAIN: "could not create distributed plan" for a parameter passed on to a SQL function). An
     empty list: no distributed step (plain PostgreSQL, or a function whose statements the plan does not
     show)."""
-    from app.db import queries
-
-    namespace, query = name.split(".")
-    statements = getattr(queries, namespace)
-    sql = getattr(statements, query).sql
-    args = [params[p] for p in statements.driver_adapter.var_sorted[query]]
+    statement = statements()[name]
+    sql = statement.sql
+    args = [params[p] for p in statement.parameters]
     if args:
         oids = [p.oid for p in (await conn.prepare(sql)).get_parameters()]
         types = await conn.fetchval(_TYPE_NAMES, oids)
@@ -78,16 +77,9 @@ async def task_counts(conn: Any, name: str, params: dict[str, Any]) -> list[int]
     return [int(m.group(1)) for row in plan if (m := _TASK_COUNT.search(row[0]))]
 
 
-def _statement_names() -> dict[str, str]:
-    """Every statement's SQL as sent (aiosql's form) -> its name; aiosql's ``_cursor`` twins skipped."""
-    from app.db import queries
-
-    names = {}
-    for name in sorted(queries.available_queries):
-        namespace, query = name.split(".")
-        if not query.endswith("_cursor"):
-            names[getattr(getattr(queries, namespace), query).sql] = name
-    return names
+def _statement_names() -> dict[str, Statement]:
+    """Every statement's SQL as sent (aiosql's form) -> the statement."""
+    return {statement.sql: statement for statement in statements().values()}
 
 
 async def _sent(
@@ -95,7 +87,7 @@ async def _sent(
 ) -> list[tuple[str, dict[str, Any] | None]]:
     """The statements ``action(conn)`` sends in a Citus request transaction of the tenant (rolled back),
     by name, with their parameters by name."""
-    from app.db import opening, queries
+    from app.db import opening
     from app.loadtest import baseline
 
     first, *context = opening(True, readonly=readonly, tenant_id=tenant_id)
@@ -107,17 +99,15 @@ async def _sent(
 
     captured, _ = await baseline.capture(dsn, first, in_context)
     names = _statement_names()
-    sent = []
+    sent: list[tuple[str, dict[str, Any] | None]] = []
     for sql, args in captured:
         if sql in context:
             continue
-        name = names.get(sql)
-        if name is None:  # not an aiosql statement: shown by its first words, not EXPLAINed
+        statement = names.get(sql)
+        if statement is None:  # not an aiosql statement: shown by its first words, not EXPLAINed
             sent.append((" ".join(sql.split()[:4]), None))
             continue
-        namespace, query = name.split(".")
-        order = getattr(queries, namespace).driver_adapter.var_sorted[query]
-        sent.append((name, dict(zip(order, args, strict=True))))
+        sent.append((statement.name, dict(zip(statement.parameters, args, strict=True))))
     return sent
 
 
@@ -125,12 +115,12 @@ async def _operations(dsn: str, world: dict[str, Any], deep_cursor: str) -> dict
     """Per operation, the statements its request runs (one request each, rolled back)."""
     import msgspec
 
-    from app.activities import service as activities
+    from app.activities.create import create as create_activity
     from app.activities.schemas import TaskCreate
-    from app.bench_activities import task_body
     from app.integration import service as integration
-    from app.loadtest.bench import PER_PAGE
-    from app.loadtest.scenarios import Target, _result_body
+    from app.loadtest.bench.activities import task_body
+    from app.loadtest.bench.pull import PER_PAGE
+    from app.loadtest.scenarios import Target, result_body
     from app.loadtest.seed import task_id
     from app.results import service as results
     from app.results.schemas import IntegrationResultSubmit
@@ -142,14 +132,14 @@ async def _operations(dsn: str, world: dict[str, Any], deep_cursor: str) -> dict
 
     def pull(tenant_id: uuid.UUID, page: Any) -> Callable[[Any], Awaitable[Any]]:
         return lambda conn: integration.pull(
-            conn, tenant_id, page, status=None, updated_since=None, settle_s=0, **no_filters
+            Tx(conn, tenant_id), page, status=None, updated_since=None, settle_s=0, **no_filters
         )
 
     # The big tenant's last READY task (n % 20 == 0): the harness takes READY tasks from the start.
     big_id, n = uuid.UUID(big["id"]), BIG - 20
     commerces = big["commerce_external_ids"]
     target = Target(big["key"], str(task_id(big_id, n)), commerces[n % len(commerces)])
-    submission = msgspec.convert(_result_body(target), IntegrationResultSubmit)
+    submission = msgspec.convert(result_body(target), IntegrationResultSubmit)
     directory = {
         "commerces": small["commerce_ids"],
         "route": small["route_id"],
@@ -161,8 +151,8 @@ async def _operations(dsn: str, world: dict[str, Any], deep_cursor: str) -> dict
     runs = [
         (PAGE_1, small_id, True, pull(small_id, Pagination(page=1, limit=PER_PAGE))),
         (PAGE_DEEP, big_id, True, pull(big_id, deep)),
-        (SUBMIT, big_id, False, lambda conn: results.submit(conn, big_id, submission)),
-        (CREATE, small_id, False, lambda conn: activities.create(conn, small_id, task)),
+        (SUBMIT, big_id, False, lambda conn: results.submit(Tx(conn, big_id), submission)),
+        (CREATE, small_id, False, lambda conn: create_activity(Tx(conn, small_id), task)),
     ]
     return {
         label: [tenant, await _sent(dsn, tenant, readonly, action)]
@@ -176,14 +166,14 @@ async def explain(dsn: str, world: dict[str, Any], deep_cursor: str) -> dict[str
     import asyncpg
 
     from app.auth.api_keys import digest
-    from app.db import _init_connection, open_transaction
+    from app.db import init_connection, open_transaction
 
     operations = await _operations(dsn, world, deep_cursor)
     operations[API_KEY] = [None, [(API_KEY, {"digest": digest(world["tenants"][1]["key"])})]]
     conn = await asyncpg.connect(dsn)
     out: dict[str, list[tuple[str, str]]] = {}
     try:
-        await _init_connection(conn)
+        await init_connection(conn)
         for label, (tenant_id, statements) in operations.items():
             rows = out.setdefault(label, [])
             for name, params in statements:
@@ -212,12 +202,12 @@ async def _creates(base: str, world: dict[str, Any], duration_s: float) -> dict[
     import aiohttp
 
     from app.loadtest.driver import drive
-    from app.loadtest.scenarios import Context, Options, _create
+    from app.loadtest.scenarios import Context, Options, create_task
 
     connector = aiohttp.TCPConnector(limit=CONCURRENCY)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(base, connector=connector, timeout=timeout) as http:
-        request = await _create(Context(http, world, Options(), random.Random(1)))  # noqa: S311 - load shape
+        request = await create_task(Context(http, world, Options(), random.Random(1)))  # noqa: S311 - load shape
         return dict(await drive(CONCURRENCY, duration_s, request, progress=False))
 
 
@@ -230,7 +220,7 @@ async def measure(
 
     from app import db
     from app.loadtest import baseline
-    from app.loadtest.bench import PER_PAGE, _cursor_at
+    from app.loadtest.bench.pull import PER_PAGE, cursor_at
     from app.loadtest.cli import run_scenario
     from app.loadtest.scenarios import Options
     from app.loadtest.seed import seed
@@ -238,8 +228,14 @@ async def measure(
     db.forget_server_kind()  # asked once per process: this process talks to both servers
     print(f"{side}: seeding {TENANTS} tenants x {SMALL:,} tasks + 1 x {BIG:,}", flush=True)
     keys = Path(settings.data_dir) / f"bench-citus-keys-{side.lower()}.json"
-    sizes = {"tenants_count": TENANTS + 1, "activities": SMALL, "big_tenant_activities": BIG}
-    world = await seed(settings, out=keys, owner_dsn=owner_dsn, **sizes)
+    world = await seed(
+        settings,
+        out=keys,
+        owner_dsn=owner_dsn,
+        tenants_count=TENANTS + 1,
+        activities=SMALL,
+        big_tenant_activities=BIG,
+    )
     big, small = world["tenants"][0], world["tenants"][1:]
     figures: dict[str, dict[str, Any]] = {}
     with baseline.service(settings, workers) as base:
@@ -259,7 +255,7 @@ async def measure(
         deep_cursor = None
         if walk:
             async with aiohttp.ClientSession(base) as http:
-                deep_cursor = await _cursor_at(http, big["key"], DEEP - 1)
+                deep_cursor = await cursor_at(http, big["key"], DEEP - 1)
     return figures, world, deep_cursor
 
 
@@ -340,7 +336,7 @@ def run(settings: Any, owner_dsn: str, duration_s: float, workers: int) -> int:
     import msgspec
 
     from app.citus import bootstrap_citus, citus_tarball, start_citus
-    from app.db import migrate
+    from app.migrations import migrate
 
     plain, _, _ = asyncio.run(measure("PostgreSQL", settings, owner_dsn, duration_s, workers))
     cluster = start_citus(Path(settings.data_dir) / "bench-citus", tarball=citus_tarball())
