@@ -10,7 +10,7 @@ from app.api_keys import service
 from app.api_keys.schemas import ApiKey, ApiKeyCreate, ApiKeyCreated
 from app.auth.guards import access
 from app.auth.principal import Principal
-from app.db import Connection
+from app.db import Tx
 from app.state import Services
 from app.structs import Message
 
@@ -35,8 +35,8 @@ class ApiKeyController(Controller):
             statuses=(409,),
         ),
     )
-    async def create_api_key(self, db: Connection, principal: Principal, data: ApiKeyCreate) -> ApiKeyCreated:
-        return await service.create(db, principal, data)
+    async def create_api_key(self, tx: Tx, principal: Principal, data: ApiKeyCreate) -> ApiKeyCreated:
+        return await service.create(tx, principal, data)
 
     @get(
         "/",
@@ -49,10 +49,8 @@ class ApiKeyController(Controller):
             "the tenant or SUPER_ADMIN only (else 403).",
         ),
     )
-    async def list_api_keys(
-        self, db: Connection, principal: Principal, all_keys: AllKeys = False
-    ) -> list[ApiKey]:
-        return await service.list_keys(db, principal, every=all_keys)
+    async def list_api_keys(self, tx: Tx, principal: Principal, all_keys: AllKeys = False) -> list[ApiKey]:
+        return await service.list_keys(tx, principal, every=all_keys)
 
     @post(
         "/{key_id:uuid}/revoke",
@@ -70,7 +68,7 @@ class ApiKeyController(Controller):
         ),
     )
     async def revoke_api_key(
-        self, db: Connection, services: Services, principal: Principal, key_id: uuid.UUID
+        self, tx: Tx, services: Services, principal: Principal, key_id: uuid.UUID
     ) -> Message:
-        await service.revoke(db, services, principal, key_id)
+        await service.revoke(tx, services, principal, key_id)
         return Message(message="API key revoked successfully")

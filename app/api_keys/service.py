@@ -10,14 +10,14 @@ from app.api_keys.schemas import ApiKey, ApiKeyCreate, ApiKeyCreated
 from app.auth import api_keys
 from app.auth.permissions import highest_rank, normalize_permissions, rank
 from app.auth.principal import Principal
-from app.db import Connection
+from app.db import Tx
 from app.errors import BadRequest, Forbidden
 from app.state import Services
 
 __all__ = ("create", "list_keys", "revoke")
 
 
-async def create(conn: Connection, caller: Principal, data: ApiKeyCreate) -> ApiKeyCreated:
+async def create(tx: Tx, caller: Principal, data: ApiKeyCreate) -> ApiKeyCreated:
     permissions, unknown = normalize_permissions(data.permissions)
     if unknown:
         raise BadRequest.field("permissions", f"unknown permission(s): {', '.join(unknown)}")
@@ -32,8 +32,7 @@ async def create(conn: Connection, caller: Principal, data: ApiKeyCreate) -> Api
             raise BadRequest.field("expiresAt", "must be in the future")
     key = api_keys.generate()
     row = await repo.create(
-        conn,
-        tenant_id=caller.tenant,
+        tx,
         user_id=caller.user_id,
         name=data.name,
         key_prefix=key[: api_keys.DISPLAY_PREFIX_LEN],
@@ -41,8 +40,7 @@ async def create(conn: Connection, caller: Principal, data: ApiKeyCreate) -> Api
         permissions=permissions,
         expires_at=expires_at,
     )
-    created: ApiKeyCreated = repo.to_api_key(row, ApiKeyCreated, plaintext_key=key, key=key)
-    return created
+    return repo.to_api_key_created(row, key)
 
 
 def _manages_keys(caller: Principal) -> bool:
@@ -50,21 +48,21 @@ def _manages_keys(caller: Principal) -> bool:
     return highest_rank(caller.roles) <= rank("ADMIN")
 
 
-async def list_keys(conn: Connection, caller: Principal, *, every: bool) -> list[ApiKey]:
+async def list_keys(tx: Tx, caller: Principal, *, every: bool) -> list[ApiKey]:
     """Your keys in the active tenant, or (``every``, ADMIN) every key of the tenant."""
     if not every:
-        return await repo.list_for_user(conn, caller.tenant, caller.user_id)
+        return await repo.list_for_user(tx, caller.user_id)
     if not _manages_keys(caller):
         raise Forbidden("Only an ADMIN of the tenant may list every key")
-    return await repo.list_for_tenant(conn, caller.tenant)
+    return await repo.list_for_tenant(tx)
 
 
-async def revoke(conn: Connection, services: Services, caller: Principal, key_id: uuid.UUID) -> None:
+async def revoke(tx: Tx, services: Services, caller: Principal, key_id: uuid.UUID) -> None:
     """Your own key, or (ADMIN) any key of the tenant. Refused at once on this process (the cache entry
     is evicted); the other processes drop their cached copy within the cache TTL."""
-    row = await repo.get(conn, caller.tenant, key_id)
+    row = await repo.get(tx, key_id)
     if row["user_id"] != caller.user_id and not _manages_keys(caller):
         raise Forbidden("This API key belongs to another user")
-    if not await repo.revoke(conn, caller.tenant, key_id):
+    if not await repo.revoke(tx, key_id):
         raise BadRequest("API key is already revoked")
     services.api_key_cache.evict(key_id)

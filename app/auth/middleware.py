@@ -29,10 +29,10 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from app.auth import api_keys
+from app.auth import api_keys, repo
 from app.auth.permissions import permissions_for, tenant_roles
 from app.auth.principal import Principal
-from app.db import acquire_by, acquire_deadline, queries
+from app.db import acquire_by, acquire_deadline
 from app.errors import (
     BadRequest,
     Forbidden,
@@ -40,6 +40,7 @@ from app.errors import (
     Unauthorized,
     send_error,
 )
+from app.policy import RoutePolicy
 from app.ratelimit import TokenBucket, client_address
 
 __all__ = ("AuthMiddleware", "KeyRow")
@@ -63,10 +64,9 @@ class AuthMiddleware(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        handler = scope["route_handler"]
-        # Routes under /api without a declared mode are tenant routes (fail closed); the rest (schema,
+        # Routes under /api without a declared policy are tenant routes (fail closed); the rest (schema,
         # health, metrics) are public.
-        mode = handler.opt.get("auth", "tenant" if scope["path"].startswith("/api") else "public")
+        mode = RoutePolicy.of(scope["route_handler"], scope["path"]).auth
         try:
             scope["user"] = None if mode == "public" else await self._authenticate(scope, mode)
         except Exception as exc:
@@ -81,14 +81,16 @@ class AuthMiddleware(ASGIMiddleware):
         if mode == "api_key" or (mode == "tenant" and key is not None and authorization is None):
             if key is None:
                 raise Unauthorized(INVALID_KEY)
-            return await self._key_principal(scope, key, headers)
+            return await self.key_principal(scope, key, headers)
         if authorization is None and key is not None:
             # Authenticate first (a bad key is a 401), then refuse: these routes need a person.
-            await self._key_principal(scope, key, headers)
+            await self.key_principal(scope, key, headers)
             raise Forbidden("This route needs a user token (Authorization: Bearer), not an API key")
         return await self._user_principal(scope, authorization, mode, headers.get("x-tenant-id"))
 
-    async def _key_principal(self, scope: Scope, key: str, headers: dict[str, str]) -> Principal:
+    async def key_principal(self, scope: Scope, key: str, headers: dict[str, str]) -> Principal:
+        """The principal of API key ``key``: form check, digest, cached lookup, rate limits (what
+        ``reten bench pull`` times on its own)."""
         if not api_keys.is_well_formed(key):
             raise Unauthorized(INVALID_KEY)
         services = scope["litestar_app"].state.services
@@ -100,7 +102,8 @@ class AuthMiddleware(ASGIMiddleware):
                 raise Unauthorized(INVALID_KEY)
             # A lookup that finds no usable key counts against the client's address (a success gives its
             # token back): random well-formed keys cannot make every request a database lookup.
-            peer = scope["client"][0] if scope.get("client") else None
+            address = scope.get("client")
+            peer = address[0] if address else None
             client = client_address(peer, headers.get("x-forwarded-for"), services.trusted_proxies)
             if wait := services.key_failures_by_ip.take(client):
                 raise TooManyRequests("Too many invalid API keys", TokenBucket.retry_after(wait))
@@ -134,7 +137,7 @@ class AuthMiddleware(ASGIMiddleware):
     @staticmethod
     async def _lookup(scope: Scope, key_digest: bytes) -> KeyRow | None:
         """The key's row as the cache keeps it, or None when it is unknown or cannot be used."""
-        record = await _fetch(scope, queries.auth.api_key_principal, digest=key_digest)
+        record = await _fetch(scope, repo.api_key_principal, digest=key_digest)
         if (
             record is None
             or record["revoked_at"] is not None
@@ -177,7 +180,7 @@ class AuthMiddleware(ASGIMiddleware):
                 tenant_id = uuid.UUID(tenant_header.strip())
             except ValueError as exc:
                 raise BadRequest.field("x-tenant-id", "must be a UUID") from exc
-        record = await _fetch(scope, queries.auth.user_principal, user_id=user_id, tenant_id=tenant_id)
+        record = await _fetch(scope, repo.user_principal, user_id=user_id, tenant_id=tenant_id)
         if record is None or not record["user_active"]:
             raise Unauthorized(INVALID_TOKEN)
         # With a tenant: the roles of the membership the request acts in; without one: their union.

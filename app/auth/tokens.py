@@ -53,10 +53,11 @@ class TokenService:
     def issue_refresh(self, user_id: uuid.UUID, family_id: uuid.UUID) -> tuple[str, RefreshClaims]:
         now = int(time.time())
         jti = uuid.uuid4()
+        expires_at = now + self.refresh_ttl_s
         claims = {
             "sub": str(user_id),
             "iat": now,
-            "exp": now + self.refresh_ttl_s,
+            "exp": expires_at,
             "iss": self._issuer,
             "aud": self._refresh_aud,
             "jti": str(jti),
@@ -64,7 +65,7 @@ class TokenService:
             "typ": "refresh",
         }
         token = jwt.encode(claims, self._secret, algorithm=ALGORITHM)
-        return token, RefreshClaims(user_id, jti, family_id, float(claims["exp"]))
+        return token, RefreshClaims(user_id, jti, family_id, float(expires_at))
 
     def _decode(self, token: str, audience: str, typ: str) -> dict[str, object]:
         try:

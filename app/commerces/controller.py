@@ -27,7 +27,7 @@ from app.commerces.schemas import (
     PersonUpdate,
     RoleAdd,
 )
-from app.db import Connection
+from app.db import Tx
 from app.structs import Page, Pagination, Search, SyncResult, like_pattern, provide_pagination
 
 __all__ = ("CommerceController",)
@@ -53,8 +53,7 @@ class CommerceController(Controller):
     )
     async def list_commerces(
         self,
-        db: Connection,
-        tenant: uuid.UUID,
+        tx: Tx,
         pagination: Pagination,
         search: Search | None = None,
         external_id: Annotated[str | None, Parameter(max_length=255)] = None,
@@ -63,8 +62,7 @@ class CommerceController(Controller):
         is_placeholder: bool | None = None,
     ) -> Page[Commerce]:
         return await repo.list_commerces(
-            db,
-            tenant,
+            tx,
             pagination,
             search=like_pattern(search),
             external_id=external_id,
@@ -84,10 +82,8 @@ class CommerceController(Controller):
             statuses=(409,),
         ),
     )
-    async def create_commerce(
-        self, db: Connection, tenant: uuid.UUID, data: CommerceCreate
-    ) -> CommerceDetail:
-        return await service.create(db, tenant, data)
+    async def create_commerce(self, tx: Tx, data: CommerceCreate) -> CommerceDetail:
+        return await service.create(tx, data)
 
     @post(
         "/sync",
@@ -105,8 +101,8 @@ class CommerceController(Controller):
             statuses=(409,),
         ),
     )
-    async def sync_commerces(self, db: Connection, tenant: uuid.UUID, data: CommerceSync) -> SyncResult:
-        return await service.run_sync(db, tenant, data)
+    async def sync_commerces(self, tx: Tx, data: CommerceSync) -> SyncResult:
+        return await service.run_sync(tx, data)
 
     @get(
         "/{commerce_id:uuid}",
@@ -114,8 +110,8 @@ class CommerceController(Controller):
         summary="One commerce with its addresses, users, roles and contacts",
         **access("MANAGE_COMMERCES"),
     )
-    async def get_commerce(self, db: Connection, tenant: uuid.UUID, commerce_id: uuid.UUID) -> CommerceDetail:
-        return await repo.commerce_detail(db, tenant, commerce_id)
+    async def get_commerce(self, tx: Tx, commerce_id: uuid.UUID) -> CommerceDetail:
+        return await repo.commerce_detail(tx, commerce_id)
 
     @patch(
         "/{commerce_id:uuid}",
@@ -128,10 +124,8 @@ class CommerceController(Controller):
             statuses=(409,),
         ),
     )
-    async def update_commerce(
-        self, db: Connection, tenant: uuid.UUID, commerce_id: uuid.UUID, data: CommerceUpdate
-    ) -> Commerce:
-        return await service.update(db, tenant, commerce_id, data)
+    async def update_commerce(self, tx: Tx, commerce_id: uuid.UUID, data: CommerceUpdate) -> Commerce:
+        return await service.update(tx, commerce_id, data)
 
     @delete(
         "/{commerce_id:uuid}",
@@ -139,8 +133,8 @@ class CommerceController(Controller):
         summary="Deactivate a commerce (soft delete)",
         **access("MANAGE_COMMERCES", doc="Sets `isActive=false`; a later create or sync reactivates it."),
     )
-    async def delete_commerce(self, db: Connection, tenant: uuid.UUID, commerce_id: uuid.UUID) -> None:
-        await service.deactivate(db, tenant, commerce_id)
+    async def delete_commerce(self, tx: Tx, commerce_id: uuid.UUID) -> None:
+        await service.deactivate(tx, commerce_id)
 
     # ---- addresses ------------------------------------------------------------------------------------
     @post(
@@ -151,10 +145,8 @@ class CommerceController(Controller):
             "MANAGE_COMMERCES", doc="`is_primary: true` clears the previous primary address.", statuses=(409,)
         ),
     )
-    async def add_address(
-        self, db: Connection, tenant: uuid.UUID, commerce_id: uuid.UUID, data: AddressCreate
-    ) -> Address:
-        return await service.add_address(db, tenant, commerce_id, data)
+    async def add_address(self, tx: Tx, commerce_id: uuid.UUID, data: AddressCreate) -> Address:
+        return await service.add_address(tx, commerce_id, data)
 
     @patch(
         "/{commerce_id:uuid}/addresses/{address_id:uuid}",
@@ -168,13 +160,12 @@ class CommerceController(Controller):
     )
     async def update_address(
         self,
-        db: Connection,
-        tenant: uuid.UUID,
+        tx: Tx,
         commerce_id: uuid.UUID,
         address_id: uuid.UUID,
         data: AddressUpdate,
     ) -> Address:
-        return await service.update_address(db, tenant, commerce_id, address_id, data)
+        return await service.update_address(tx, commerce_id, address_id, data)
 
     @delete(
         "/{commerce_id:uuid}/addresses/{address_id:uuid}",
@@ -182,10 +173,8 @@ class CommerceController(Controller):
         summary="Deactivate an address",
         **access("MANAGE_COMMERCES", doc="Soft delete: `isActive=false` and no longer primary."),
     )
-    async def delete_address(
-        self, db: Connection, tenant: uuid.UUID, commerce_id: uuid.UUID, address_id: uuid.UUID
-    ) -> None:
-        await service.remove_address(db, tenant, commerce_id, address_id)
+    async def delete_address(self, tx: Tx, commerce_id: uuid.UUID, address_id: uuid.UUID) -> None:
+        await service.remove_address(tx, commerce_id, address_id)
 
     # ---- commerce users ---------------------------------------------------------------------------------
     @post(
@@ -198,10 +187,8 @@ class CommerceController(Controller):
             statuses=(409,),
         ),
     )
-    async def add_user(
-        self, db: Connection, tenant: uuid.UUID, commerce_id: uuid.UUID, data: PersonCreate
-    ) -> Person:
-        return await service.add_person(db, tenant, commerce_id, data)
+    async def add_user(self, tx: Tx, commerce_id: uuid.UUID, data: PersonCreate) -> Person:
+        return await service.add_person(tx, commerce_id, data)
 
     @patch(
         _USER,
@@ -211,13 +198,12 @@ class CommerceController(Controller):
     )
     async def update_user(
         self,
-        db: Connection,
-        tenant: uuid.UUID,
+        tx: Tx,
         commerce_id: uuid.UUID,
         user_id: uuid.UUID,
         data: PersonUpdate,
     ) -> Person:
-        return await service.update_person(db, tenant, commerce_id, user_id, data)
+        return await service.update_person(tx, commerce_id, user_id, data)
 
     @delete(
         _USER,
@@ -225,10 +211,8 @@ class CommerceController(Controller):
         summary="Deactivate a commerce user",
         **access("MANAGE_COMMERCES", doc="Soft delete: `isActive=false`."),
     )
-    async def delete_user(
-        self, db: Connection, tenant: uuid.UUID, commerce_id: uuid.UUID, user_id: uuid.UUID
-    ) -> None:
-        await service.remove_person(db, tenant, commerce_id, user_id)
+    async def delete_user(self, tx: Tx, commerce_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        await service.remove_person(tx, commerce_id, user_id)
 
     @post(
         _USER + "/roles",
@@ -236,10 +220,8 @@ class CommerceController(Controller):
         summary="Give a commerce user a role",
         **access("MANAGE_COMMERCES", doc="Idempotent; answers the user with its roles."),
     )
-    async def add_role(
-        self, db: Connection, tenant: uuid.UUID, commerce_id: uuid.UUID, user_id: uuid.UUID, data: RoleAdd
-    ) -> Person:
-        return await service.add_role(db, tenant, commerce_id, user_id, data.role)
+    async def add_role(self, tx: Tx, commerce_id: uuid.UUID, user_id: uuid.UUID, data: RoleAdd) -> Person:
+        return await service.add_role(tx, commerce_id, user_id, data.role)
 
     @delete(
         _USER + "/roles/{role:str}",
@@ -249,13 +231,12 @@ class CommerceController(Controller):
     )
     async def remove_role(
         self,
-        db: Connection,
-        tenant: uuid.UUID,
+        tx: Tx,
         commerce_id: uuid.UUID,
         user_id: uuid.UUID,
         role: Annotated[CommerceRole, Parameter(description="OWNER, ORDERS, FINANCE, ATTENTION, ADMIN, ...")],
     ) -> None:
-        await service.remove_role(db, tenant, commerce_id, user_id, role)
+        await service.remove_role(tx, commerce_id, user_id, role)
 
     @post(
         _USER + "/contacts",
@@ -271,13 +252,12 @@ class CommerceController(Controller):
     )
     async def add_contact(
         self,
-        db: Connection,
-        tenant: uuid.UUID,
+        tx: Tx,
         commerce_id: uuid.UUID,
         user_id: uuid.UUID,
         data: ContactCreate,
     ) -> Contact:
-        return await service.add_contact(db, tenant, commerce_id, user_id, data)
+        return await service.add_contact(tx, commerce_id, user_id, data)
 
     @patch(
         _USER + "/contacts/{contact_id:uuid}",
@@ -287,14 +267,13 @@ class CommerceController(Controller):
     )
     async def update_contact(
         self,
-        db: Connection,
-        tenant: uuid.UUID,
+        tx: Tx,
         commerce_id: uuid.UUID,
         user_id: uuid.UUID,
         contact_id: uuid.UUID,
         data: ContactUpdate,
     ) -> Contact:
-        return await service.update_contact(db, tenant, commerce_id, user_id, contact_id, data)
+        return await service.update_contact(tx, commerce_id, user_id, contact_id, data)
 
     @delete(
         _USER + "/contacts/{contact_id:uuid}",
@@ -304,10 +283,9 @@ class CommerceController(Controller):
     )
     async def delete_contact(
         self,
-        db: Connection,
-        tenant: uuid.UUID,
+        tx: Tx,
         commerce_id: uuid.UUID,
         user_id: uuid.UUID,
         contact_id: uuid.UUID,
     ) -> None:
-        await service.remove_contact(db, tenant, commerce_id, user_id, contact_id)
+        await service.remove_contact(tx, commerce_id, user_id, contact_id)

@@ -19,11 +19,11 @@ from typing import Any
 
 from app.commerces import repo
 from app.commerces.schemas import CommerceCreate, SyncAddress, SyncContact, SyncPerson, contact_problem
-from app.db import Connection, json_param, queries, tenant_lock
+from app.db import Tx
 from app.errors import BadRequest, Conflict
 from app.structs import SyncResult, first_duplicate, split_name
 
-__all__ = ("apply", "check_item", "check_items", "lock")
+__all__ = ("apply", "check_item", "check_items")
 
 INTEGRATION = "INTEGRATION"
 # What an address in a sync sets; CONTENT is what identifies an address that has no source_ref.
@@ -50,8 +50,8 @@ def _bad(path: str, message: str) -> BadRequest:
 def check_item(item: CommerceCreate, prefix: str = "") -> None:
     """The rules a single item must meet beyond its types."""
     if sum(a.is_primary for a in item.addresses) > 1:
-        index = [i for i, a in enumerate(item.addresses) if a.is_primary][1]
-        raise _bad(f"{prefix}addresses[{index}].is_primary", "only one address can be primary")
+        second = [i for i, a in enumerate(item.addresses) if a.is_primary][1]
+        raise _bad(f"{prefix}addresses[{second}].is_primary", "only one address can be primary")
     index = first_duplicate(a.source_ref for a in item.addresses)
     if index is not None:
         raise _bad(f"{prefix}addresses[{index}].source_ref", "appears twice in this commerce")
@@ -98,22 +98,21 @@ class Plan:
     contact_update: list[dict[str, Any]] = field(default_factory=list)
     contact_insert: list[dict[str, Any]] = field(default_factory=list)
 
-    async def execute(self, conn: Connection, tenant_id: uuid.UUID) -> None:
+    async def execute(self, tx: Tx) -> None:
         # Primaries are cleared before any row becomes primary: the one-primary indexes are immediate.
-        q = queries.commerces
-        for query, rows in (
-            (q.clear_address_primaries, self.address_clear),
-            (q.update_addresses, self.address_update),
-            (q.insert_addresses, self.address_insert),
-            (q.update_people, self.person_update),
-            (q.insert_people, self.person_insert),
-            (q.remove_roles, self.role_remove),
-            (q.add_roles, self.role_add),
-            (q.clear_contact_primaries, self.contact_clear),
-            (q.update_contacts, self.contact_update),
-            (q.insert_contacts, self.contact_insert),
+        for write, rows in (
+            (repo.clear_address_primaries, self.address_clear),
+            (repo.update_addresses, self.address_update),
+            (repo.insert_addresses, self.address_insert),
+            (repo.update_people, self.person_update),
+            (repo.insert_people, self.person_insert),
+            (repo.remove_roles, self.role_remove),
+            (repo.add_roles, self.role_add),
+            (repo.clear_contact_primaries, self.contact_clear),
+            (repo.update_contacts, self.contact_update),
+            (repo.insert_contacts, self.contact_insert),
         ):
-            await repo.write(conn, tenant_id, query, rows)
+            await write(tx, rows)
 
 
 def _changed(row: Any, values: dict[str, Any]) -> bool:
@@ -266,54 +265,42 @@ def plan_contacts(
 
 
 # ---- running a sync ---------------------------------------------------------------------------------
-async def lock(conn: Connection, tenant_id: uuid.UUID) -> None:
-    """Commerce syncs (and single creates) of one tenant run one at a time."""
-    await tenant_lock(conn, tenant_id, "commerce-sync")
-
-
 async def apply(
-    conn: Connection, tenant_id: uuid.UUID, items: list[CommerceCreate], *, batch: bool = True
+    tx: Tx, items: list[CommerceCreate], *, batch: bool = True
 ) -> tuple[SyncResult, dict[str, uuid.UUID]]:
-    """Upsert validated ``items`` (the caller holds ``lock``); returns the counts and each external_id's
-    commerce id. ``batch`` names item indexes in errors."""
+    """Upsert validated ``items`` (the caller holds ``repo.lock_syncs``); returns the counts and each
+    external_id's commerce id. ``batch`` names item indexes in errors."""
     taxed = [
         {"ord": i, "external_id": it.external_id, "tax_id": it.tax_id}
         for i, it in enumerate(items)
         if it.tax_id
     ]
     if taxed:
-        query = queries.commerces.tax_id_taken
-        taken = [r async for r in query(conn, tenant_id=tenant_id, items=json_param(taxed))]
+        taken = await repo.tax_ids_taken(tx, taxed)
         if taken:
             where = f"items[{taken[0]['ord']}].tax_id: " if batch else ""
             raise Conflict(f"{where}tax_id already exists")
-    rows = [
-        r
-        async for r in queries.commerces.upsert_commerces(
-            conn,
-            tenant_id=tenant_id,
-            items=json_param(
-                [
-                    {
-                        "external_id": it.external_id,
-                        "name": it.name,
-                        "global_external_id": it.global_external_id,
-                        "tax_id": it.tax_id,
-                        "is_placeholder": it.is_placeholder,
-                        "metadata": it.metadata,
-                    }
-                    for it in items
-                ]
-            ),
-        )
-    ]
+    rows = await repo.upsert_commerces(
+        tx,
+        [
+            {
+                "external_id": it.external_id,
+                "name": it.name,
+                "global_external_id": it.global_external_id,
+                "tax_id": it.tax_id,
+                "is_placeholder": it.is_placeholder,
+                "metadata": it.metadata,
+            }
+            for it in items
+        ],
+    )
     ids = {r["external_id"]: r["id"] for r in rows}
     created = {r["id"] for r in rows if r["created"]}
     plan = Plan(touched={r["id"] for r in rows if r["changed"]})
     work = [(ids[item.external_id], item) for item in items]
 
-    addresses = await repo.addresses_by_commerce(conn, tenant_id, [c for c, it in work if it.addresses])
-    people = await repo.people_by_commerce(conn, tenant_id, [c for c, it in work if it.users])
+    addresses = await repo.addresses_by_commerce(tx, [c for c, it in work if it.addresses])
+    people = await repo.people_by_commerce(tx, [c for c, it in work if it.users])
     planned_people: list[tuple[uuid.UUID, uuid.UUID, SyncPerson, bool]] = []
     for commerce_id, item in work:
         if item.addresses:
@@ -324,11 +311,11 @@ async def apply(
             ):
                 planned_people.append((commerce_id, person_id, person, existed))
     contacts = await repo.contacts_by_person(
-        conn, tenant_id, [p for _, p, person, existed in planned_people if existed and person.contacts]
+        tx, [p for _, p, person, existed in planned_people if existed and person.contacts]
     )
     for commerce_id, person_id, person, _ in planned_people:
         if person.contacts:
             plan_contacts(plan, commerce_id, person_id, person.contacts, contacts.get(person_id, []))
-    await plan.execute(conn, tenant_id)
+    await plan.execute(tx)
     result = SyncResult(created=len(created), updated=len(plan.touched - created), total=len(items))
     return result, ids

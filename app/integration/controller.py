@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -12,7 +11,7 @@ from litestar.params import Parameter
 
 from app.activities.schemas import Channel
 from app.auth.guards import access
-from app.db import Connection
+from app.db import Tx
 from app.integration import service
 from app.integration.schemas import IntegrationTask, ResultTypeConfig, StatusFilter
 from app.results import service as results
@@ -59,8 +58,7 @@ class IntegrationController(Controller):
     )
     async def list_tasks(
         self,
-        db: Connection,
-        tenant: uuid.UUID,
+        tx: Tx,
         services: Services,
         pagination: Pagination,
         status: StatusFilter | None = None,
@@ -73,9 +71,8 @@ class IntegrationController(Controller):
         updated_since: datetime | None = None,
     ) -> Page[IntegrationTask]:
         require_offset(scheduled_from=scheduled_from, scheduled_to=scheduled_to, updated_since=updated_since)
-        page: Any = await service.pull(
-            db,
-            tenant,
+        page: Page[Any] = await service.pull(
+            tx,
             pagination,
             status=status,
             updated_since=updated_since,
@@ -104,10 +101,8 @@ class IntegrationController(Controller):
             statuses=(404, 409),
         ),
     )
-    async def submit_result(
-        self, db: Connection, tenant: uuid.UUID, data: IntegrationResultSubmit
-    ) -> ActivityResult:
-        return await results.submit(db, tenant, data)
+    async def submit_result(self, tx: Tx, data: IntegrationResultSubmit) -> ActivityResult:
+        return await results.submit(tx, data)
 
     @get(
         "/task-result-type-configs",
@@ -121,5 +116,5 @@ class IntegrationController(Controller):
             "be given and in the future.",
         ),
     )
-    async def list_result_types(self, db: Connection, tenant: uuid.UUID) -> list[ResultTypeConfig]:
-        return await service.result_type_configs(db, tenant)
+    async def list_result_types(self, tx: Tx) -> list[ResultTypeConfig]:
+        return await service.result_type_configs(tx)

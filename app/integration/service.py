@@ -11,7 +11,8 @@ from typing import Any
 import msgspec
 
 from app.activity_config import service as activity_config
-from app.db import Connection, queries
+from app.db import Tx, plan_with_values
+from app.integration import repo
 from app.integration.schemas import PULL_GROUP, ResultTypeConfig
 from app.structs import Page, Pagination
 
@@ -50,8 +51,7 @@ def _item(row: Any) -> msgspec.Raw:
 
 
 async def pull(
-    conn: Connection,
-    tenant_id: uuid.UUID,
+    tx: Tx,
     page: Pagination,
     *,
     status: str | None,
@@ -69,7 +69,7 @@ async def pull(
     - with ``updated_since``, a walk by keyset on (updated_at, id), from the first change when no cursor
       is given (no count: a change feed has no fixed total), on a generic plan.
     """
-    params = {"tenant_id": tenant_id, **status_filter(status), **filters}
+    params = {**status_filter(status), **filters}
     params["scheduled_to"] = params.get("scheduled_to") or END_OF_TIME
     after = page.after or FIRST
     start = filters.get("scheduled_from")
@@ -79,43 +79,32 @@ async def pull(
         after = (start - timedelta(microseconds=1), LAST_UUID)
     if updated_since is not None:
         keyset = page if page.keyset else Pagination(page=1, limit=page.limit, keyset=True)
-        rows = queries.integration.pull_changes(
-            conn,
-            updated_since=updated_since,
-            settle_s=settle_s,
-            after_updated_at=after[0],
-            after_id=after[1],
-            limit=keyset.fetch,
-            **params,
+        found = await repo.pull_changes(
+            tx, updated_since=updated_since, settle_s=settle_s, after=after, limit=keyset.fetch, **params
         )
-        found = [r async for r in rows]
         return keyset.wrap_keyset([_item(r) for r in found], [(r["updated_at"], r["id"]) for r in found])
     if page.keyset or page.offset == 0:
-        rows = getattr(queries.integration, "pull_tasks" + drive(params))(
-            conn,
-            after_scheduled_at=after[0],
-            after_id=after[1],
+        found = await repo.pull_tasks(
+            tx,
+            drive(params),
+            after=after,
             limit=page.fetch if page.keyset else page.limit,
             counted=not page.keyset,
             **params,
         )
-        found = [r async for r in rows]
         if page.keyset:
             return page.wrap_keyset([_item(r) for r in found], [(r["scheduled_at"], r["id"]) for r in found])
         return page.wrap([_item(r) for r in found], found[0]["total"] if found else 0)
-    await queries.db.plan_with_values(conn)
-    found = [
-        r
-        async for r in queries.integration.pull_tasks_at(conn, limit=page.limit, offset=page.offset, **params)
-    ]
-    total = found[0]["total"] if found else await queries.integration.count_tasks(conn, **params)
+    await plan_with_values(tx)
+    found = await repo.pull_tasks_at(tx, limit=page.limit, offset=page.offset, **params)
+    total = found[0]["total"] if found else await repo.count_tasks(tx, **params)
     return page.wrap([_item(r) for r in found], total)
 
 
-async def result_type_configs(conn: Connection, tenant_id: uuid.UUID) -> list[ResultTypeConfig]:
+async def result_type_configs(tx: Tx) -> list[ResultTypeConfig]:
     return [
         ResultTypeConfig(
             code=t.code, label=t.label, requires_future_scheduled_at=t.requires_future_scheduled_at
         )
-        for t in await activity_config.result_types(conn, tenant_id, active_only=True)
+        for t in await activity_config.result_types(tx, active_only=True)
     ]

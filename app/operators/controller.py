@@ -6,8 +6,8 @@ from litestar import Controller, delete, get, patch, post
 from litestar.di import Provide
 
 from app.auth.guards import access
-from app.db import Connection
-from app.operators import service
+from app.db import Tx
+from app.operators import repo, service
 from app.operators.schemas import Operator, OperatorCreate, OperatorSync, OperatorType, OperatorUpdate
 from app.structs import Page, Pagination, Search, SyncResult, like_pattern, provide_pagination
 
@@ -31,15 +31,14 @@ class OperatorController(Controller):
     )
     async def list_operators(
         self,
-        db: Connection,
-        tenant: uuid.UUID,
+        tx: Tx,
         pagination: Pagination,
         search: Search | None = None,
         type: OperatorType | None = None,
         is_active: bool | None = None,
     ) -> Page[Operator]:
-        return await service.list_operators(
-            db, tenant, pagination, search=like_pattern(search), type=type, is_active=is_active
+        return await repo.list_operators(
+            tx, pagination, search=like_pattern(search), type=type, is_active=is_active
         )
 
     @post(
@@ -55,8 +54,8 @@ class OperatorController(Controller):
             statuses=(409,),
         ),
     )
-    async def create_operator(self, db: Connection, tenant: uuid.UUID, data: OperatorCreate) -> Operator:
-        return await service.create(db, tenant, data)
+    async def create_operator(self, tx: Tx, data: OperatorCreate) -> Operator:
+        return await service.create(tx, data)
 
     @post(
         "/sync",
@@ -71,8 +70,8 @@ class OperatorController(Controller):
             statuses=(409,),
         ),
     )
-    async def sync_operators(self, db: Connection, tenant: uuid.UUID, data: OperatorSync) -> SyncResult:
-        return await service.run_sync(db, tenant, data)
+    async def sync_operators(self, tx: Tx, data: OperatorSync) -> SyncResult:
+        return await service.run_sync(tx, data)
 
     @get(
         "/{operator_id:uuid}",
@@ -80,8 +79,8 @@ class OperatorController(Controller):
         summary="One operator",
         **access("MANAGE_OPERATORS"),
     )
-    async def get_operator(self, db: Connection, tenant: uuid.UUID, operator_id: uuid.UUID) -> Operator:
-        return await service.get(db, tenant, operator_id)
+    async def get_operator(self, tx: Tx, operator_id: uuid.UUID) -> Operator:
+        return await service.get(tx, operator_id)
 
     @patch(
         "/{operator_id:uuid}",
@@ -94,10 +93,8 @@ class OperatorController(Controller):
             statuses=(409,),
         ),
     )
-    async def update_operator(
-        self, db: Connection, tenant: uuid.UUID, operator_id: uuid.UUID, data: OperatorUpdate
-    ) -> Operator:
-        return await service.update(db, tenant, operator_id, data)
+    async def update_operator(self, tx: Tx, operator_id: uuid.UUID, data: OperatorUpdate) -> Operator:
+        return await service.update(tx, operator_id, data)
 
     @delete(
         "/{operator_id:uuid}",
@@ -109,5 +106,5 @@ class OperatorController(Controller):
             "reactivates it.",
         ),
     )
-    async def delete_operator(self, db: Connection, tenant: uuid.UUID, operator_id: uuid.UUID) -> None:
-        await service.deactivate(db, tenant, operator_id)
+    async def delete_operator(self, tx: Tx, operator_id: uuid.UUID) -> None:
+        await service.deactivate(tx, operator_id)

@@ -6,8 +6,8 @@ from litestar import Controller, delete, get, patch, post
 from litestar.di import Provide
 
 from app.auth.guards import access
-from app.db import Connection
-from app.routes import service
+from app.db import Tx
+from app.routes import repo, service
 from app.routes.schemas import (
     Route,
     RouteCreate,
@@ -38,15 +38,12 @@ class RouteController(Controller):
     )
     async def list_routes(
         self,
-        db: Connection,
-        tenant: uuid.UUID,
+        tx: Tx,
         pagination: Pagination,
         search: Search | None = None,
         is_active: bool | None = None,
     ) -> Page[Route]:
-        return await service.list_routes(
-            db, tenant, pagination, search=like_pattern(search), is_active=is_active
-        )
+        return await repo.list_routes(tx, pagination, search=like_pattern(search), is_active=is_active)
 
     @post(
         "/",
@@ -59,8 +56,8 @@ class RouteController(Controller):
             statuses=(409,),
         ),
     )
-    async def create_route(self, db: Connection, tenant: uuid.UUID, data: RouteCreate) -> Route:
-        return await service.create(db, tenant, data)
+    async def create_route(self, tx: Tx, data: RouteCreate) -> Route:
+        return await service.create(tx, data)
 
     @get(
         "/{route_id:uuid}",
@@ -68,8 +65,8 @@ class RouteController(Controller):
         summary="One route",
         **access("MANAGE_ROUTES", doc=_ADDITION),
     )
-    async def get_route(self, db: Connection, tenant: uuid.UUID, route_id: uuid.UUID) -> Route:
-        return await service.get(db, tenant, route_id)
+    async def get_route(self, tx: Tx, route_id: uuid.UUID) -> Route:
+        return await service.get(tx, route_id)
 
     @patch(
         "/{route_id:uuid}",
@@ -79,10 +76,8 @@ class RouteController(Controller):
             "MANAGE_ROUTES", doc=f"{_ADDITION} All fields optional; `metadata` is merged.", statuses=(409,)
         ),
     )
-    async def update_route(
-        self, db: Connection, tenant: uuid.UUID, route_id: uuid.UUID, data: RouteUpdate
-    ) -> Route:
-        return await service.update(db, tenant, route_id, data)
+    async def update_route(self, tx: Tx, route_id: uuid.UUID, data: RouteUpdate) -> Route:
+        return await service.update(tx, route_id, data)
 
     @delete(
         "/{route_id:uuid}",
@@ -90,8 +85,8 @@ class RouteController(Controller):
         summary="Deactivate a route (soft delete)",
         **access("MANAGE_ROUTES", doc=f"{_ADDITION} Sets `isActive=false`; its operator links are kept."),
     )
-    async def delete_route(self, db: Connection, tenant: uuid.UUID, route_id: uuid.UUID) -> None:
-        await service.update(db, tenant, route_id, RouteUpdate(is_active=False))
+    async def delete_route(self, tx: Tx, route_id: uuid.UUID) -> None:
+        await service.update(tx, route_id, RouteUpdate(is_active=False))
 
     @get(
         "/{route_id:uuid}/operators",
@@ -99,10 +94,8 @@ class RouteController(Controller):
         summary="The operators assigned to a route",
         **access("MANAGE_ROUTES", doc="Addition. Links of deactivated operators show `isActive=false`."),
     )
-    async def list_route_operators(
-        self, db: Connection, tenant: uuid.UUID, route_id: uuid.UUID
-    ) -> list[RouteOperator]:
-        return await service.list_links(db, tenant, route_id)
+    async def list_route_operators(self, tx: Tx, route_id: uuid.UUID) -> list[RouteOperator]:
+        return await service.list_links(tx, route_id)
 
     @post(
         "/{route_id:uuid}/operators",
@@ -116,9 +109,9 @@ class RouteController(Controller):
         ),
     )
     async def assign_route_operator(
-        self, db: Connection, tenant: uuid.UUID, route_id: uuid.UUID, data: RouteOperatorAssign
+        self, tx: Tx, route_id: uuid.UUID, data: RouteOperatorAssign
     ) -> RouteOperatorLink:
-        return await service.assign(db, tenant, route_id, data)
+        return await service.assign(tx, route_id, data)
 
     @delete(
         "/{route_id:uuid}/operators/{operator_id:uuid}",
@@ -126,7 +119,5 @@ class RouteController(Controller):
         summary="Remove an operator from a route",
         **access("MANAGE_ROUTES", doc="Hard delete of the link; 404 when the operator is not linked."),
     )
-    async def remove_route_operator(
-        self, db: Connection, tenant: uuid.UUID, route_id: uuid.UUID, operator_id: uuid.UUID
-    ) -> None:
-        await service.unassign(db, tenant, route_id, operator_id)
+    async def remove_route_operator(self, tx: Tx, route_id: uuid.UUID, operator_id: uuid.UUID) -> None:
+        await service.unassign(tx, route_id, operator_id)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from app.db import Connection, fetch_one, json_param, paginate, queries
+from app.db import Tx
 from app.errors import BadRequest, NotFound
+from app.operators import repo as operators
+from app.routes import repo
 from app.routes.schemas import (
     Route,
     RouteCreate,
@@ -15,89 +16,58 @@ from app.routes.schemas import (
     RouteOperatorLink,
     RouteUpdate,
 )
-from app.structs import Page, Pagination, decode_metadata, from_row, join_name, merge_patch, present
+from app.structs import merge_patch, present
 
-__all__ = ("assign", "create", "get", "list_links", "list_routes", "unassign", "update")
-
-
-def to_route(row: Any) -> Route:
-    return from_row(Route, row, metadata=decode_metadata(row["metadata"]))
+__all__ = ("assign", "create", "get", "list_links", "unassign", "update")
 
 
-async def list_routes(
-    conn: Connection, tenant_id: uuid.UUID, page: Pagination, **filters: Any
-) -> Page[Route]:
-    return await paginate(
-        conn,
-        page,
-        queries.routes.list_routes,
-        queries.routes.count_routes,
-        to_route,
-        tenant_id=tenant_id,
-        **filters,
-    )
+async def get(tx: Tx, route_id: uuid.UUID) -> Route:
+    return repo.to_route(await repo.get_route(tx, route_id))
 
 
-async def _row(conn: Connection, tenant_id: uuid.UUID, route_id: uuid.UUID, *, lock: bool = False) -> Any:
-    query = queries.routes.lock_route if lock else queries.routes.get_route
-    return await fetch_one(query, "Route", conn, tenant_id=tenant_id, id=route_id)
-
-
-async def get(conn: Connection, tenant_id: uuid.UUID, route_id: uuid.UUID) -> Route:
-    return to_route(await _row(conn, tenant_id, route_id))
-
-
-async def create(conn: Connection, tenant_id: uuid.UUID, data: RouteCreate) -> Route:
+async def create(tx: Tx, data: RouteCreate) -> Route:
     """A new route; a soft-deleted route with the same code (or external_id) is reactivated."""
-    values = {"name": data.name, "code": data.code, "external_id": data.external_id}
-    metadata = json_param(data.metadata)
-    row = None
-    if data.is_active and (data.code or data.external_id):
-        row = await queries.routes.reactivate_route(conn, tenant_id=tenant_id, metadata=metadata, **values)
-    if row is None:
-        row = await queries.routes.insert_route(
-            conn, tenant_id=tenant_id, metadata=metadata, is_active=data.is_active, **values
+    name, code, external_id = data.name, data.code, data.external_id
+    route = None
+    if data.is_active and (code or external_id):
+        route = await repo.reactivate_route(
+            tx, name=name, code=code, external_id=external_id, metadata=data.metadata
         )
-    return to_route(row)
+    if route is None:
+        route = await repo.insert_route(
+            tx,
+            name=name,
+            code=code,
+            external_id=external_id,
+            is_active=data.is_active,
+            metadata=data.metadata,
+        )
+    return route
 
 
-async def update(conn: Connection, tenant_id: uuid.UUID, route_id: uuid.UUID, data: RouteUpdate) -> Route:
-    current = await _row(conn, tenant_id, route_id, lock=True)
+async def update(tx: Tx, route_id: uuid.UUID, data: RouteUpdate) -> Route:
+    current = await repo.get_route(tx, route_id, lock=True)
     fields = ("name", "code", "external_id", "is_active", "metadata")
     merged = merge_patch(current, present(data), fields)
-    row = await queries.routes.update_route(conn, tenant_id=tenant_id, id=route_id, **merged)
-    return to_route(row)
+    return await repo.update_route(tx, route_id, **merged)
 
 
-async def list_links(conn: Connection, tenant_id: uuid.UUID, route_id: uuid.UUID) -> list[RouteOperator]:
-    await _row(conn, tenant_id, route_id)
-    rows = queries.routes.list_route_operators(conn, tenant_id=tenant_id, route_id=route_id)
-    return [from_row(RouteOperator, r, name=join_name(r["first_name"], r["last_name"])) async for r in rows]
+async def list_links(tx: Tx, route_id: uuid.UUID) -> list[RouteOperator]:
+    await repo.get_route(tx, route_id)
+    return await repo.list_route_operators(tx, route_id)
 
 
-async def assign(
-    conn: Connection, tenant_id: uuid.UUID, route_id: uuid.UUID, data: RouteOperatorAssign
-) -> RouteOperatorLink:
-    await _row(conn, tenant_id, route_id)
-    operator = await queries.operators.get_operator(conn, tenant_id=tenant_id, id=data.operator_id)
+async def assign(tx: Tx, route_id: uuid.UUID, data: RouteOperatorAssign) -> RouteOperatorLink:
+    await repo.get_route(tx, route_id)
+    operator = await operators.find_operator(tx, data.operator_id)
     if operator is None:
         raise NotFound.of("Operator")
     if not operator["is_active"]:
         raise BadRequest.field("operatorId", "the operator is inactive; reactivate it first")
-    row = await queries.routes.assign_operator(
-        conn, tenant_id=tenant_id, route_id=route_id, operator_id=data.operator_id, role=data.role
-    )
-    return from_row(RouteOperatorLink, row)
+    return await repo.assign_operator(tx, route_id, data.operator_id, data.role)
 
 
-async def unassign(
-    conn: Connection, tenant_id: uuid.UUID, route_id: uuid.UUID, operator_id: uuid.UUID
-) -> None:
-    await _row(conn, tenant_id, route_id)
-    if (
-        await queries.routes.unassign_operator(
-            conn, tenant_id=tenant_id, route_id=route_id, operator_id=operator_id
-        )
-        is None
-    ):
+async def unassign(tx: Tx, route_id: uuid.UUID, operator_id: uuid.UUID) -> None:
+    await repo.get_route(tx, route_id)
+    if not await repo.unassign_operator(tx, route_id, operator_id):
         raise NotFound("Operator is not assigned to this route")

@@ -5,18 +5,17 @@ the tenant creates one)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 
 from app.activity_config.service import seed_defaults
-from app.db import Connection
+from app.db import Tx
 
 __all__ = ("SEEDERS", "seed_tenant")
 
-Seeder = Callable[[Connection, uuid.UUID], Awaitable[None]]
+Seeder = Callable[[Tx], Awaitable[None]]
 SEEDERS: list[Seeder] = [seed_defaults]
 
 
-async def seed_tenant(conn: Connection, tenant_id: uuid.UUID) -> None:
+async def seed_tenant(tx: Tx) -> None:
     for seeder in SEEDERS:
-        await seeder(conn, tenant_id)
+        await seeder(tx)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import asyncpg
+
+from app.auth import repo as auth
 from app.auth.permissions import permissions_for
 from app.auth.principal import Principal
-from app.db import Connection, use_tenant
+from app.db import Connection, Tx, use_tenant
 from app.errors import NotFound
 from app.state import Services
 from app.structs import from_row
@@ -26,6 +29,7 @@ async def setup(conn: Connection, services: Services, data: TenantSetup) -> Tena
     tenant_id = uuid.uuid4()
     tenant = await repo.create(conn, tenant_id, data.name, data.slug)
     await use_tenant(conn, tenant_id)
+    tx = Tx(conn, tenant_id)  # the tenant context just set
     admin = await users.get_by_email(conn, data.admin_email.strip())
     if admin is None:
         admin = await users.create(
@@ -35,21 +39,21 @@ async def setup(conn: Connection, services: Services, data: TenantSetup) -> Tena
             first_name=data.admin_first_name,
             last_name=data.admin_last_name,
         )
-    await users.add_membership(conn, tenant_id, admin["id"], ["ADMIN"])
-    await seed_tenant(conn, tenant_id)
+    await users.add_membership(tx, admin["id"], ["ADMIN"])
+    await seed_tenant(tx)
     return TenantCreated(id=tenant.id, name=tenant.name, slug=tenant.slug)
 
 
 async def list_mine(conn: Connection, principal: Principal) -> list[TenantSummary]:
-    rows = await users.user_tenants(conn, principal.user_id)
+    rows = await auth.user_tenants(conn, principal.user_id)
     return [TenantSummary(id=r["id"], name=r["name"], slug=r["slug"]) for r in rows if r["is_active"]]
 
 
-async def _viewable(conn: Connection, principal: Principal) -> list[Any]:
+async def _viewable(conn: Connection, principal: Principal) -> list[asyncpg.Record]:
     """The tenants where the user's own roles grant VIEW_TENANTS (ADMIN there), not merely belongs to."""
     return [
         r
-        for r in await users.user_tenants(conn, principal.user_id)
+        for r in await auth.user_tenants(conn, principal.user_id)
         if "VIEW_TENANTS" in permissions_for(r["roles"])
     ]
 

@@ -7,7 +7,7 @@ from litestar.di import Provide
 
 from app.auth.guards import access
 from app.auth.principal import Principal
-from app.db import Connection
+from app.db import Tx
 from app.state import Services
 from app.structs import Page, Pagination, provide_pagination
 from app.users import repo, service
@@ -27,10 +27,8 @@ class UserController(Controller):
         dependencies={"pagination": Provide(provide_pagination(20), sync_to_thread=False)},
         **access("VIEW_USERS", auth="tenant_jwt", db_role="identity"),
     )
-    async def list_tenant_users(
-        self, db: Connection, principal: Principal, pagination: Pagination
-    ) -> Page[TenantUser]:
-        return await repo.list_members(db, principal.tenant, pagination)
+    async def list_tenant_users(self, tx: Tx, pagination: Pagination) -> Page[TenantUser]:
+        return await repo.list_members(tx, pagination)
 
     @post(
         "/",
@@ -50,9 +48,9 @@ class UserController(Controller):
         ),
     )
     async def create_user(
-        self, db: Connection, services: Services, principal: Principal, data: UserCreate
+        self, tx: Tx, services: Services, principal: Principal, data: UserCreate
     ) -> TenantUser:
-        return await service.create_user(db, services, principal, data)
+        return await service.create_user(tx, services, principal, data)
 
     @put(
         "/{user_id:uuid}/roles",
@@ -68,9 +66,9 @@ class UserController(Controller):
         ),
     )
     async def update_user_roles(
-        self, db: Connection, services: Services, principal: Principal, user_id: uuid.UUID, data: RolesUpdate
+        self, tx: Tx, services: Services, principal: Principal, user_id: uuid.UUID, data: RolesUpdate
     ) -> UserRoles:
-        return await service.update_roles(db, services, principal, user_id, data.roles)
+        return await service.update_roles(tx, services, principal, user_id, data.roles)
 
     @delete(
         "/{user_id:uuid}/tenant",
@@ -85,6 +83,6 @@ class UserController(Controller):
         ),
     )
     async def remove_user_from_tenant(
-        self, db: Connection, services: Services, principal: Principal, user_id: uuid.UUID
+        self, tx: Tx, services: Services, principal: Principal, user_id: uuid.UUID
     ) -> None:
-        await service.remove_from_tenant(db, services, principal, user_id)
+        await service.remove_from_tenant(tx, services, principal, user_id)

@@ -1,14 +1,17 @@
-"""Typed access to users and memberships (run as reten_identity: identity routes only)."""
+"""Typed access to users (a global table: ``conn``) and a tenant's memberships (row-level security by
+tenant: ``tx``), run as reten_identity (identity routes only). The only module of the domain that names
+``queries.users``."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from app.db import Connection, queries
+import asyncpg
+
+from app.db import Connection, Tx, queries
 from app.errors import NotFound
 from app.structs import Page, Pagination, from_row
-from app.users.schemas import TenantUser
+from app.users.schemas import TenantUser, UserRoles
 
 __all__ = (
     "add_membership",
@@ -21,22 +24,22 @@ __all__ = (
     "remove_membership",
     "set_password",
     "set_roles",
-    "user_tenants",
 )
 
 
-async def get_for_login(conn: Connection, identifier: str) -> Any | None:
+# ---- users (global) ---------------------------------------------------------------------------------
+async def get_for_login(conn: Connection, identifier: str) -> asyncpg.Record | None:
     return await queries.users.get_for_login(conn, identifier=identifier)
 
 
-async def get(conn: Connection, user_id: uuid.UUID) -> Any:
+async def get(conn: Connection, user_id: uuid.UUID) -> asyncpg.Record:
     row = await queries.users.get_by_id(conn, id=user_id)
     if row is None:
         raise NotFound.of("User")
     return row
 
 
-async def get_by_email(conn: Connection, email: str) -> Any | None:
+async def get_by_email(conn: Connection, email: str) -> asyncpg.Record | None:
     return await queries.users.get_by_email(conn, email=email)
 
 
@@ -49,7 +52,7 @@ async def create(
     last_name: str,
     username: str | None = None,
     is_super_admin: bool = False,
-) -> Any:
+) -> asyncpg.Record:
     """A platform user; what it may do in a tenant comes with its membership (``add_membership``)."""
     return await queries.users.insert_user(
         conn,
@@ -67,46 +70,40 @@ async def set_password(conn: Connection, user_id: uuid.UUID, password_hash: str)
         raise NotFound.of("User")
 
 
-async def set_roles(conn: Connection, tenant_id: uuid.UUID, user_id: uuid.UUID, roles: list[str]) -> Any:
+# ---- memberships of the transaction's tenant --------------------------------------------------------
+async def set_roles(tx: Tx, user_id: uuid.UUID, roles: list[str]) -> UserRoles:
     """The member's roles in this tenant (and nowhere else)."""
-    row = await queries.users.set_roles(conn, tenant_id=tenant_id, user_id=user_id, roles=roles)
+    row = await queries.users.set_roles(tx.conn, tenant_id=tx.tenant_id, user_id=user_id, roles=roles)
     if row is None:
         raise NotFound.of("User")
-    return row
+    return from_row(UserRoles, row)
 
 
-async def add_membership(
-    conn: Connection, tenant_id: uuid.UUID, user_id: uuid.UUID, roles: list[str]
-) -> bool:
+async def add_membership(tx: Tx, user_id: uuid.UUID, roles: list[str]) -> bool:
     """Make the user a member with ``roles``; False (nothing changed) when it already is one."""
-    added = await queries.users.add_membership(conn, tenant_id=tenant_id, user_id=user_id, roles=roles)
+    added = await queries.users.add_membership(tx.conn, tenant_id=tx.tenant_id, user_id=user_id, roles=roles)
     return added is not None
 
 
-async def remove_membership(conn: Connection, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
-    if await queries.users.remove_membership(conn, tenant_id=tenant_id, user_id=user_id) is None:
+async def remove_membership(tx: Tx, user_id: uuid.UUID) -> None:
+    if await queries.users.remove_membership(tx.conn, tenant_id=tx.tenant_id, user_id=user_id) is None:
         raise NotFound.of("User")
 
 
-async def get_member(conn: Connection, tenant_id: uuid.UUID, user_id: uuid.UUID) -> Any:
+async def get_member(tx: Tx, user_id: uuid.UUID) -> asyncpg.Record:
     """A user of this tenant; another tenant's user (or none) is a 404, never a 403."""
-    row = await queries.users.get_member(conn, tenant_id=tenant_id, user_id=user_id)
+    row = await queries.users.get_member(tx.conn, tenant_id=tx.tenant_id, user_id=user_id)
     if row is None:
         raise NotFound.of("User")
     return row
 
 
-async def list_members(conn: Connection, tenant_id: uuid.UUID, page: Pagination) -> Page[TenantUser]:
+async def list_members(tx: Tx, page: Pagination) -> Page[TenantUser]:
     rows = [
         r
         async for r in queries.users.list_members(
-            conn, tenant_id=tenant_id, limit=page.limit, offset=page.offset
+            tx.conn, tenant_id=tx.tenant_id, limit=page.limit, offset=page.offset
         )
     ]
-    total = await queries.users.count_members(conn, tenant_id=tenant_id)
+    total = await queries.users.count_members(tx.conn, tenant_id=tx.tenant_id)
     return page.wrap([from_row(TenantUser, r) for r in rows], total)
-
-
-async def user_tenants(conn: Connection, user_id: uuid.UUID) -> list[Any]:
-    """Every tenant the user belongs to (active or not), with its ``roles`` there."""
-    return [r async for r in queries.auth.user_tenants(conn, user_id=user_id)]

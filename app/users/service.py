@@ -11,9 +11,10 @@ from __future__ import annotations
 import uuid
 
 from app.api_keys import repo as api_keys
+from app.auth import repo as auth
 from app.auth.permissions import ROLES, highest_rank, normalize_roles
 from app.auth.principal import Principal
-from app.db import Connection, queries
+from app.db import Connection, Tx
 from app.errors import IDENTIFIER_TAKEN, BadRequest, Conflict, Forbidden
 from app.state import Services
 from app.structs import from_row
@@ -45,8 +46,8 @@ async def ensure_outranks_everywhere(
     the member row, whose roles lead with SUPER_ADMIN)."""
     if caller.is_super_admin:
         return
-    mine = {t["id"]: t["roles"] for t in await repo.user_tenants(conn, caller.user_id)}
-    for tenant in await repo.user_tenants(conn, user_id):
+    mine = {t["id"]: t["roles"] for t in await auth.user_tenants(conn, caller.user_id)}
+    for tenant in await auth.user_tenants(conn, user_id):
         held = mine.get(tenant["id"])
         if held is None or highest_rank(tenant["roles"]) <= highest_rank(held):
             raise Forbidden(
@@ -72,9 +73,7 @@ def _username(value: str | None) -> str | None:
     return value
 
 
-async def create_user(
-    conn: Connection, services: Services, caller: Principal, data: UserCreate
-) -> TenantUser:
+async def create_user(tx: Tx, services: Services, caller: Principal, data: UserCreate) -> TenantUser:
     """A new account, member of the active tenant with ``roles``. An email or username already in use
     anywhere answers the one neutral 409 (``IDENTIFIER_TAKEN``), never linking the existing account: any
     ADMIN can create an account for any email without proving it owns it, so linking would hand the
@@ -85,52 +84,50 @@ async def create_user(
     email = data.email.strip()
     # Hashed on every path: the time of the answer must not tell whether the account exists.
     password_hash = await services.passwords.hash(data.password)
-    existing = await repo.get_by_email(conn, email) if caller.is_super_admin else None
+    existing = await repo.get_by_email(tx.conn, email) if caller.is_super_admin else None
     if existing is None:
         # A taken email or username fails its unique index: the error table answers IDENTIFIER_TAKEN.
         existing = await repo.create(
-            conn,
+            tx.conn,
             email=email,
             username=username,
             password_hash=password_hash,
             first_name=data.first_name,
             last_name=data.last_name,
         )
-    if not await repo.add_membership(conn, caller.tenant, existing["id"], roles):
+    if not await repo.add_membership(tx, existing["id"], roles):
         raise Conflict(IDENTIFIER_TAKEN)
     return from_row(TenantUser, existing, roles=roles)
 
 
 async def update_roles(
-    conn: Connection, services: Services, caller: Principal, user_id: uuid.UUID, requested: list[str]
+    tx: Tx, services: Services, caller: Principal, user_id: uuid.UUID, requested: list[str]
 ) -> UserRoles:
     """The user's roles in the caller's tenant only; its keys there re-read their creator's roles at once
     on this process (within the key cache TTL on the others)."""
-    target = await repo.get_member(conn, caller.tenant, user_id)
+    target = await repo.get_member(tx, user_id)
     ensure_manages(caller, target["roles"], "Cannot modify roles of a user at same or higher level")
     roles = _grantable(caller, requested)
-    row = await repo.set_roles(conn, caller.tenant, user_id, roles)
-    services.api_key_cache.evict_where(caller.tenant, user_id)
-    return from_row(UserRoles, row)
+    updated = await repo.set_roles(tx, user_id, roles)
+    services.api_key_cache.evict_where(tx.tenant_id, user_id)
+    return updated
 
 
-async def remove_from_tenant(
-    conn: Connection, services: Services, caller: Principal, user_id: uuid.UUID
-) -> None:
+async def remove_from_tenant(tx: Tx, services: Services, caller: Principal, user_id: uuid.UUID) -> None:
     """End the membership and revoke every key the user created in this tenant (revoked for good: a later
     re-link does not bring them back)."""
-    target = await repo.get_member(conn, caller.tenant, user_id)
+    target = await repo.get_member(tx, user_id)
     ensure_manages(caller, target["roles"], "Cannot remove a user at same or higher level")
-    await repo.remove_membership(conn, caller.tenant, user_id)
-    for key_id in await api_keys.revoke_for_user(conn, caller.tenant, user_id):
+    await repo.remove_membership(tx, user_id)
+    for key_id in await api_keys.revoke_for_user(tx, user_id):
         services.api_key_cache.evict(key_id)
 
 
 async def reset_password(
-    conn: Connection, services: Services, caller: Principal, user_id: uuid.UUID, new_password: str
+    tx: Tx, services: Services, caller: Principal, user_id: uuid.UUID, new_password: str
 ) -> None:
-    target = await repo.get_member(conn, caller.tenant, user_id)
+    target = await repo.get_member(tx, user_id)
     ensure_manages(caller, target["roles"], "Cannot reset password for a user at same or higher level")
-    await ensure_outranks_everywhere(conn, caller, user_id, "reset this user's password")
-    await repo.set_password(conn, user_id, await services.passwords.hash(new_password))
-    await queries.auth.revoke_user_refresh_tokens(conn, user_id=user_id)
+    await ensure_outranks_everywhere(tx.conn, caller, user_id, "reset this user's password")
+    await repo.set_password(tx.conn, user_id, await services.passwords.hash(new_password))
+    await auth.revoke_user_refresh_tokens(tx.conn, user_id)

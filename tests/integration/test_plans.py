@@ -17,9 +17,9 @@ import pytest
 from conftest import ClusterDsns
 
 from app.config import Settings
-from app.db import _init_connection, open_transaction
+from app.db import Tx, init_connection, open_transaction
 from app.integration import service
-from app.loadtest.baseline import _literal
+from app.loadtest.baseline import sql_literal
 from app.loadtest.seed import seed
 from app.structs import Pagination
 
@@ -89,7 +89,7 @@ async def _plans(settings: Settings, tenant: uuid.UUID, filters: dict[str, Any],
     """(statement, plan) of what the route runs for one request, explained as it would be executed."""
     conn = await asyncpg.connect(settings.database_url)
     try:
-        await _init_connection(conn)
+        await init_connection(conn)
         captured: list[tuple[str, tuple[Any, ...]]] = []
         conn.add_query_logger(lambda q: captured.append((q.query, tuple(q.args or ()))))
         await open_transaction(conn, readonly=True, tenant_id=tenant, generic_plans=True)
@@ -108,14 +108,14 @@ async def _plans(settings: Settings, tenant: uuid.UUID, filters: dict[str, Any],
         }[mode]
         since = NOW - timedelta(days=30) if mode == "changes" else None
         await service.pull(
-            conn, tenant, page, status=filters.get("status"), updated_since=since, settle_s=0, **params
+            Tx(conn, tenant), page, status=filters.get("status"), updated_since=since, settle_s=0, **params
         )
         await asyncio.sleep(0)
         out = []
         for n, (sql, args) in enumerate(c for c in captured if c[1]):
             await conn.execute(f"prepare s{n} as {sql}")
             plan = await conn.fetchval(
-                f"explain (format json) execute s{n}(" + ", ".join(_literal(a) for a in args) + ")"
+                f"explain (format json) execute s{n}(" + ", ".join(sql_literal(a) for a in args) + ")"
             )
             out.append((sql, json.loads(plan)[0]["Plan"]))
         await conn.execute("rollback")

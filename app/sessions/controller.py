@@ -1,24 +1,24 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.params import Parameter
 
-from app.auth import service
 from app.auth.guards import access
 from app.auth.principal import Principal
-from app.auth.schemas import (
+from app.db import Connection, Tx
+from app.ratelimit import client_address
+from app.sessions import service
+from app.sessions.schemas import (
     AccessToken,
     LoginRequest,
     LoginResponse,
     ResetMyPassword,
     ResetUserPassword,
 )
-from app.db import Connection
-from app.ratelimit import client_address
 from app.state import Services
 from app.structs import Message
 from app.users import service as user_admin
@@ -44,7 +44,7 @@ def _refresh_cookie(services: Services, value: str, max_age: int | None = None) 
     )
 
 
-def _client_ip(request: Request, services: Services) -> str:
+def _client_ip(request: Request[Any, Any, Any], services: Services) -> str:
     peer = request.client.host if request.client else None
     return client_address(peer, request.headers.get("x-forwarded-for"), services.trusted_proxies)
 
@@ -70,7 +70,7 @@ class AuthController(Controller):
         ),
     )
     async def login(
-        self, db: Connection, services: Services, request: Request, data: LoginRequest
+        self, db: Connection, services: Services, request: Request[Any, Any, Any], data: LoginRequest
     ) -> Response[LoginResponse]:
         body, refresh_token = await service.login(
             db, services, data.identifier, data.password, _client_ip(request, services)
@@ -149,7 +149,7 @@ class AuthController(Controller):
         self,
         db: Connection,
         services: Services,
-        request: Request,
+        request: Request[Any, Any, Any],
         principal: Principal,
         data: ResetMyPassword,
     ) -> Message:
@@ -177,7 +177,7 @@ class AuthController(Controller):
         ),
     )
     async def reset_user_password(
-        self, db: Connection, services: Services, principal: Principal, data: ResetUserPassword
+        self, tx: Tx, services: Services, principal: Principal, data: ResetUserPassword
     ) -> Message:
-        await user_admin.reset_password(db, services, principal, data.user_id, data.new_password)
+        await user_admin.reset_password(tx, services, principal, data.user_id, data.new_password)
         return Message(message="Password reset successfully")

@@ -6,11 +6,13 @@ import uuid
 from collections.abc import Hashable
 from datetime import UTC, datetime
 
+from app.auth import repo
 from app.auth.permissions import tenant_roles
 from app.auth.principal import Principal
-from app.auth.schemas import LoginResponse, LoginUser
-from app.db import Connection, queries
+from app.db import Connection
 from app.errors import BadRequest, TooManyRequests, Unauthorized
+from app.ratelimit import SharedBuckets, TokenBucket
+from app.sessions.schemas import LoginResponse, LoginUser
 from app.state import Services
 from app.structs import from_row
 from app.users import repo as users
@@ -32,7 +34,7 @@ async def _issue_refresh(
     conn: Connection, services: Services, user_id: uuid.UUID, family_id: uuid.UUID
 ) -> str:
     token, claims = services.tokens.issue_refresh(user_id, family_id)
-    await queries.auth.insert_refresh_token(
+    await repo.insert_refresh_token(
         conn,
         id=claims.jti,
         family_id=family_id,
@@ -50,7 +52,7 @@ class _Guess:
 
     def __init__(self, services: Services, identifier: Hashable, client_ip: str) -> None:
         self.buckets = ((services.login_failures, (identifier, client_ip)), (services.login_by_ip, client_ip))
-        taken = []
+        taken: list[tuple[SharedBuckets | TokenBucket, Hashable]] = []
         for bucket, key in self.buckets:
             wait = bucket.take(key)
             if wait:
@@ -88,9 +90,9 @@ async def refresh(conn: Connection, services: Services, token: str | None) -> tu
     if not token:
         raise Unauthorized(INVALID_REFRESH)
     claims = services.tokens.verify_refresh(token)
-    claimed = await queries.auth.claim_refresh_token(conn, id=claims.jti, user_id=claims.user_id)
+    claimed = await repo.claim_refresh_token(conn, id=claims.jti, user_id=claims.user_id)
     if claimed is None:
-        await queries.auth.revoke_refresh_family(conn, family_id=claims.family_id)
+        await repo.revoke_refresh_family(conn, claims.family_id)
         raise RefreshReuse(INVALID_REFRESH)
     user = await users.get(conn, claims.user_id)
     if not user["is_active"]:
@@ -107,7 +109,7 @@ async def logout(conn: Connection, services: Services, token: str | None) -> Non
         claims = services.tokens.verify_refresh(token)
     except Unauthorized:
         return
-    await queries.auth.revoke_refresh_family(conn, family_id=claims.family_id)
+    await repo.revoke_refresh_family(conn, claims.family_id)
 
 
 async def reset_my_password(
@@ -119,14 +121,14 @@ async def reset_my_password(
         raise BadRequest.field("currentPassword", "Current password is incorrect")
     guess.succeeded()
     await users.set_password(conn, user_id, await services.passwords.hash(new))
-    await queries.auth.revoke_user_refresh_tokens(conn, user_id=user_id)
+    await repo.revoke_user_refresh_tokens(conn, user_id)
 
 
 async def me(conn: Connection, principal: Principal, tenant_id: uuid.UUID | None) -> Me:
     """The user, its active tenants with its roles in each, and ``roles``: those of ``tenant_id`` when
     given, else the union (the principal of a route that acts in no tenant holds exactly that)."""
     row = await users.get(conn, principal.user_id)
-    tenants = [t for t in await users.user_tenants(conn, principal.user_id) if t["is_active"]]
+    tenants = [t for t in await repo.user_tenants(conn, principal.user_id) if t["is_active"]]
     roles = principal.roles
     if tenant_id is not None:
         # Not a member there (or the tenant is off): no roles there, and still an answer, so a panel
