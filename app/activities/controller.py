@@ -1,13 +1,16 @@
+"""``/api/activities``: create (activity or task), list, read, cancel, retry resolution and manual target
+assignment. Manual dispatch of a task (``/api/activities/tasks/:id/dispatch``) is dispatch's:
+``app.dispatch.controller.TaskDispatchController``."""
+
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
-from litestar import Controller, Request, get, patch, post
+from litestar import Controller, get, patch, post
 from litestar.di import Provide
 
-from app.activities import service
+from app.activities import create, lifecycle, resolve, service
 from app.activities.hooks import HookAnswers
 from app.activities.schemas import (
     Activity,
@@ -23,8 +26,7 @@ from app.activities.schemas import (
 )
 from app.activities.schemas import ActivityType as Type
 from app.auth.guards import access
-from app.db import Connection, Transactions
-from app.dispatch import delivery
+from app.db import Transactions, Tx
 from app.state import Services
 from app.structs import Page, Pagination, Search, like_pattern, provide_pagination, require_offset
 
@@ -40,16 +42,16 @@ _CREATE = (
 
 
 async def _create(
-    transactions: Transactions, services: Services, tenant: uuid.UUID, data: ActivityCreate | TaskCreate
+    transactions: Transactions, services: Services, data: ActivityCreate | TaskCreate
 ) -> Activity:
     """One transaction; two when CLIENT_HOOKs are asked, which happens between them, holding nothing."""
     activity_id = uuid.uuid4()
 
     async def run(answers: HookAnswers | None) -> Activity:
-        async with transactions() as db:
-            return await service.create(db, tenant, data, activity_id=activity_id, answers=answers)
+        async with transactions() as tx:
+            return await create.create(tx, data, activity_id=activity_id, answers=answers)
 
-    return await services.hook_caller().around(tenant, run)
+    return await services.hook_caller().around(run)
 
 
 class ActivityController(Controller):
@@ -68,9 +70,9 @@ class ActivityController(Controller):
         ),
     )
     async def create_activity(
-        self, transactions: Transactions, services: Services, tenant: uuid.UUID, data: ActivityCreate
+        self, transactions: Transactions, services: Services, data: ActivityCreate
     ) -> Activity:
-        return await _create(transactions, services, tenant, data)
+        return await _create(transactions, services, data)
 
     @post(
         "/tasks",
@@ -83,10 +85,8 @@ class ActivityController(Controller):
             statuses=(404, 409),
         ),
     )
-    async def create_task(
-        self, transactions: Transactions, services: Services, tenant: uuid.UUID, data: TaskCreate
-    ) -> Activity:
-        return await _create(transactions, services, tenant, data)
+    async def create_task(self, transactions: Transactions, services: Services, data: TaskCreate) -> Activity:
+        return await _create(transactions, services, data)
 
     @get(
         "/",
@@ -102,8 +102,7 @@ class ActivityController(Controller):
     )
     async def list_activities(
         self,
-        db: Connection,
-        tenant: uuid.UUID,
+        tx: Tx,
         pagination: Pagination,
         status: Status | None = None,
         type: Type | None = None,
@@ -115,8 +114,7 @@ class ActivityController(Controller):
     ) -> Page[Activity]:
         require_offset(scheduled_from=scheduled_from, scheduled_to=scheduled_to)
         return await service.list_activities(
-            db,
-            tenant,
+            tx,
             pagination,
             status=status,
             type=type,
@@ -127,35 +125,11 @@ class ActivityController(Controller):
             search=like_pattern(search),
         )
 
-    @post(
-        "/tasks/{activity_id:uuid}/dispatch",
-        operation_id="DispatchTask",
-        summary="Dispatch a task now",
-        status_code=204,
-        **access(
-            "DISPATCH_ACTIVITY",
-            doc="Asks that a TASK be delivered now, to the provider of the active dispatch config of its "
-            "channel; the answer does not depend on a race with the dispatcher. READY and not in flight: "
-            "one attempt now. A delivery already in flight (the dispatcher's): the call waits for that "
-            "attempt (at most the provider timeout, 15 s) and answers its outcome. Already DISPATCHED: "
-            "204, nothing sent again. Success -> 204 and the task is DISPATCHED (its `providerActivityId` "
-            "from the provider's answer). A provider failure -> 502 with `errorCode`; the attempt is "
-            "counted (a DISPATCH_FAILED event), and the third failed attempt makes the task FAILED. Not "
-            "a TASK, or UNRESOLVED / COMPLETED / CANCELED / FAILED -> 400; no active config for its "
-            "channel -> 404.",
-            statuses=(409, 502),
-        ),
-    )
-    async def dispatch_task(
-        self, request: Request[Any, Any, Any], services: Services, tenant: uuid.UUID, activity_id: uuid.UUID
-    ) -> None:
-        await delivery.dispatch_now(request.app.state.pool, services, tenant, activity_id)
-
     @get(
         "/{activity_id:uuid}", operation_id="GetActivity", summary="One activity", **access("VIEW_ACTIVITIES")
     )
-    async def get_activity(self, db: Connection, tenant: uuid.UUID, activity_id: uuid.UUID) -> Activity:
-        return await service.get(db, tenant, activity_id)
+    async def get_activity(self, tx: Tx, activity_id: uuid.UUID) -> Activity:
+        return await service.get(tx, activity_id)
 
     @patch(
         "/{activity_id:uuid}/cancel",
@@ -168,10 +142,8 @@ class ActivityController(Controller):
             'status -> 400. Optional body `{"reason"}`, shown as `cancelReason` (addition).',
         ),
     )
-    async def cancel_activity(
-        self, db: Connection, tenant: uuid.UUID, activity_id: uuid.UUID, data: CancelBody | None = None
-    ) -> None:
-        await service.cancel(db, tenant, activity_id, data.reason if data else None)
+    async def cancel_activity(self, tx: Tx, activity_id: uuid.UUID, data: CancelBody | None = None) -> None:
+        await lifecycle.cancel(tx, activity_id, data.reason if data else None)
 
     @patch(
         "/{activity_id:uuid}/retry-resolution",
@@ -185,13 +157,13 @@ class ActivityController(Controller):
         ),
     )
     async def retry_resolution(
-        self, transactions: Transactions, services: Services, tenant: uuid.UUID, activity_id: uuid.UUID
+        self, transactions: Transactions, services: Services, activity_id: uuid.UUID
     ) -> Activity:
         async def run(answers: HookAnswers | None) -> Activity:
-            async with transactions() as db:
-                return await service.retry_resolution(db, tenant, activity_id, answers)
+            async with transactions() as tx:
+                return await resolve.retry_resolution(tx, activity_id, answers)
 
-        return await services.hook_caller().around(tenant, run)
+        return await services.hook_caller().around(run)
 
     @get(
         "/{activity_id:uuid}/status-events",
@@ -199,10 +171,8 @@ class ActivityController(Controller):
         summary="The activity's status events, oldest first",
         **access("VIEW_ACTIVITIES"),
     )
-    async def status_events(
-        self, db: Connection, tenant: uuid.UUID, activity_id: uuid.UUID
-    ) -> list[StatusEvent]:
-        return await service.status_events(db, tenant, activity_id)
+    async def status_events(self, tx: Tx, activity_id: uuid.UUID) -> list[StatusEvent]:
+        return await service.status_events(tx, activity_id)
 
     @get(
         "/{activity_id:uuid}/target-users",
@@ -210,10 +180,8 @@ class ActivityController(Controller):
         summary="The activity's target users",
         **access("VIEW_ACTIVITIES"),
     )
-    async def target_users(
-        self, db: Connection, tenant: uuid.UUID, activity_id: uuid.UUID
-    ) -> list[TargetUser]:
-        return await service.target_users(db, tenant, activity_id)
+    async def target_users(self, tx: Tx, activity_id: uuid.UUID) -> list[TargetUser]:
+        return await service.target_users(tx, activity_id)
 
     @patch(
         "/{activity_id:uuid}/target-users/{target_user_id:uuid}/resolve",
@@ -229,14 +197,9 @@ class ActivityController(Controller):
         ),
     )
     async def resolve_target_user(
-        self,
-        db: Connection,
-        tenant: uuid.UUID,
-        activity_id: uuid.UUID,
-        target_user_id: uuid.UUID,
-        data: ManualResolve,
+        self, tx: Tx, activity_id: uuid.UUID, target_user_id: uuid.UUID, data: ManualResolve
     ) -> TargetUser:
-        return await service.resolve_manually(db, tenant, activity_id, target_user_id, data)
+        return await resolve.resolve_manually(tx, activity_id, target_user_id, data)
 
     @get(
         "/{activity_id:uuid}/attributes",
@@ -244,7 +207,5 @@ class ActivityController(Controller):
         summary="The activity's attributes and their resolution",
         **access("VIEW_ACTIVITIES", doc="Each item also carries its `key` (addition)."),
     )
-    async def attributes(
-        self, db: Connection, tenant: uuid.UUID, activity_id: uuid.UUID
-    ) -> list[ActivityAttribute]:
-        return await service.attributes(db, tenant, activity_id)
+    async def attributes(self, tx: Tx, activity_id: uuid.UUID) -> list[ActivityAttribute]:
+        return await service.attributes(tx, activity_id)

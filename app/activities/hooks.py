@@ -27,10 +27,10 @@ import aiohttp
 import msgspec
 
 from app.activities.resolution import Policy
-from app.dispatch.addresses import Network
-from app.dispatch.crypto import KeyRing
-from app.dispatch.http import DeliveryError, GuardedClient
-from app.dispatch.signing import SigningError, active, hook_message_id, sign_headers
+from app.crypto import KeyRing
+from app.outbound.addresses import Network
+from app.outbound.http import DeliveryError, GuardedClient
+from app.outbound.signing import SigningError, active, hook_message_id, sign_headers
 
 __all__ = ("HookAnswers", "HookCaller", "HookSlots", "HooksNeeded", "due_hooks")
 
@@ -50,8 +50,9 @@ class HooksNeeded(Exception):
     """Raised inside a transaction that met hooks it has no answers for: the transaction rolls back, the
     hooks are asked with no connection held, and the work runs again with their answers."""
 
-    def __init__(self, policies: list[Policy], activity: dict[str, Any]) -> None:
+    def __init__(self, tenant_id: uuid.UUID, policies: list[Policy], activity: dict[str, Any]) -> None:
         super().__init__("CLIENT_HOOK answers are needed")
+        self.tenant_id = tenant_id  # whose hooks: the tenant of the transaction that met them
         self.policies = policies
         self.activity = activity
 
@@ -95,13 +96,14 @@ class HookCaller:
         self.key_ring = key_ring  # opens the policies' hook secrets, to sign each call
         self.clock = clock  # Unix seconds: the signature's timestamp, and whether a rotated-out secret signs
 
-    async def around(self, tenant_id: uuid.UUID, run: Callable[[HookAnswers | None], Awaitable[T]]) -> T:
-        """``run(None)``; when it needs hooks (``HooksNeeded``, its transaction rolled back), ask them,
-        holding nothing, then ``run(answers)``. ``run`` opens its own transaction each time."""
+    async def around(self, run: Callable[[HookAnswers | None], Awaitable[T]]) -> T:
+        """``run(None)``; when it needs hooks (``HooksNeeded``, its transaction rolled back), ask them
+        (within the share of the tenant that needed them), holding nothing, then ``run(answers)``. ``run``
+        opens its own transaction each time."""
         try:
             return await run(None)
         except HooksNeeded as needed:
-            answers = await self.answers(tenant_id, needed.policies, needed.activity)
+            answers = await self.answers(needed.tenant_id, needed.policies, needed.activity)
         return await run(answers)
 
     async def answers(

@@ -1,5 +1,5 @@
 """Target and attribute resolution (CONTRACT.md §5), as pure functions over what
-``queries.activities.resolution_context`` read in one round trip.
+``app.activities.repo.resolution_context`` read in one round trip.
 
 Target: the request's ``target_criteria`` or the tenant's active config with the lowest priority (none:
 ``DEFAULT_CONFIG``, the built-in default of CONTRACT.md §3); criteria by ascending priority (ROLE_MATCH,
@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from app.dispatch.signing import HOOK_POLICY, Sealed
+from app.outbound.signing import HOOK_POLICY, Sealed
 
 __all__ = (
     "DEFAULT_CONFIG",

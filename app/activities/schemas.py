@@ -15,6 +15,7 @@ __all__ = (
     "Activity",
     "ActivityAttribute",
     "ActivityCreate",
+    "ActivityRef",
     "ActivityType",
     "AttributeInput",
     "AttributeKeyName",
@@ -23,6 +24,7 @@ __all__ = (
     "Channel",
     "CodeLabel",
     "CriterionInput",
+    "LockedActivity",
     "ManualResolve",
     "Priority",
     "Status",
@@ -241,3 +243,23 @@ class ActivityAttribute(Output):
     error_message: str | None
     created_at: Timestamp
     updated_at: Timestamp
+
+
+# ---------------------------------------------------------------------------------------------------
+# Internal: not part of the API
+# ---------------------------------------------------------------------------------------------------
+class ActivityRef(msgspec.Struct, frozen=True):
+    """An activity as a status change sees it (``app.activities.lifecycle.move``): which one, and the
+    status it is in, read under its row lock."""
+
+    id: uuid.UUID
+    status: str
+
+
+class LockedActivity(ActivityRef, frozen=True):
+    """The row ``lifecycle.lock`` read (``for update``): what resolution needs besides the status."""
+
+    type: str
+    channel: str
+    commerce_id: uuid.UUID
+    target_criteria: str | None  # the stored JSON of the create's override, as text

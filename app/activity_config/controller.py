@@ -1,3 +1,6 @@
+"""``/api/activity-config``: attribute keys (global, read) and the tenant's attribute policies (with their
+hook secrets), target-resolution configs and task result types."""
+
 from __future__ import annotations
 
 import uuid
@@ -19,7 +22,7 @@ from app.activity_config.schemas import (
     TargetConfigUpdate,
 )
 from app.auth.guards import access
-from app.db import Connection
+from app.db import Tx
 from app.state import Services
 
 __all__ = ("ActivityConfigController",)
@@ -49,8 +52,8 @@ class ActivityConfigController(Controller):
         summary="The global catalogue of attribute keys",
         **access("VIEW_ACTIVITIES", doc="Read-only; seeded when the service's migrations run."),
     )
-    async def attribute_keys(self, db: Connection) -> list[AttributeKey]:
-        return await service.attribute_keys(db)
+    async def attribute_keys(self, tx: Tx) -> list[AttributeKey]:
+        return await service.attribute_keys(tx.conn)
 
     @get(
         "/attribute-policies",
@@ -62,8 +65,8 @@ class ActivityConfigController(Controller):
             "Hook secrets are never shown here.",
         ),
     )
-    async def attribute_policies(self, db: Connection, tenant: uuid.UUID) -> list[AttributePolicy]:
-        return await service.policies(db, tenant)
+    async def attribute_policies(self, tx: Tx) -> list[AttributePolicy]:
+        return await service.policies(tx)
 
     @post(
         "/attribute-policies",
@@ -87,9 +90,9 @@ class ActivityConfigController(Controller):
         ),
     )
     async def upsert_attribute_policy(
-        self, db: Connection, services: Services, tenant: uuid.UUID, data: AttributePolicyUpsert
+        self, tx: Tx, services: Services, data: AttributePolicyUpsert
     ) -> AttributePolicySaved:
-        return await service.upsert_policy(db, services, tenant, data)
+        return await service.upsert_policy(tx, services, data)
 
     @post(
         "/attribute-policies/{policy_id:uuid}/hook-secret",
@@ -105,10 +108,8 @@ class ActivityConfigController(Controller):
             "tenant's or an unknown id -> 404.\n\n" + _HOOK_SIGNED,
         ),
     )
-    async def rotate_hook_secret(
-        self, db: Connection, services: Services, tenant: uuid.UUID, policy_id: uuid.UUID
-    ) -> HookSecret:
-        return await service.rotate_hook_secret(db, services, tenant, policy_id)
+    async def rotate_hook_secret(self, tx: Tx, services: Services, policy_id: uuid.UUID) -> HookSecret:
+        return await service.rotate_hook_secret(tx, services, policy_id)
 
     @delete(
         "/attribute-policies/{policy_id:uuid}",
@@ -118,8 +119,8 @@ class ActivityConfigController(Controller):
             "MANAGE_ACTIVITY_CONFIG", doc="Addition. The key then resolves UPFRONT by INTERNAL_SERVICE."
         ),
     )
-    async def delete_attribute_policy(self, db: Connection, tenant: uuid.UUID, policy_id: uuid.UUID) -> None:
-        await service.delete_policy(db, tenant, policy_id)
+    async def delete_attribute_policy(self, tx: Tx, policy_id: uuid.UUID) -> None:
+        await service.delete_policy(tx, policy_id)
 
     @get(
         "/target-resolution",
@@ -132,8 +133,8 @@ class ActivityConfigController(Controller):
             "(`ON_CREATION`, `ROLE_MATCH` `COMMERCE_REP` at priority 0, both fallbacks on).",
         ),
     )
-    async def target_configs(self, db: Connection, tenant: uuid.UUID) -> list[TargetConfig]:
-        return await service.target_configs(db, tenant)
+    async def target_configs(self, tx: Tx) -> list[TargetConfig]:
+        return await service.target_configs(tx)
 
     @post(
         "/target-resolution",
@@ -146,10 +147,8 @@ class ActivityConfigController(Controller):
             statuses=(409,),
         ),
     )
-    async def create_target_config(
-        self, db: Connection, tenant: uuid.UUID, data: TargetConfigCreate
-    ) -> TargetConfig:
-        return await service.create_target_config(db, tenant, data)
+    async def create_target_config(self, tx: Tx, data: TargetConfigCreate) -> TargetConfig:
+        return await service.create_target_config(tx, data)
 
     @patch(
         "/target-resolution/{config_id:uuid}",
@@ -162,9 +161,9 @@ class ActivityConfigController(Controller):
         ),
     )
     async def update_target_config(
-        self, db: Connection, tenant: uuid.UUID, config_id: uuid.UUID, data: TargetConfigUpdate
+        self, tx: Tx, config_id: uuid.UUID, data: TargetConfigUpdate
     ) -> TargetConfig:
-        return await service.update_target_config(db, tenant, config_id, data)
+        return await service.update_target_config(tx, config_id, data)
 
     @delete(
         "/target-resolution/{config_id:uuid}",
@@ -172,8 +171,8 @@ class ActivityConfigController(Controller):
         summary="Deactivate a target-resolution config",
         **access("MANAGE_ACTIVITY_CONFIG", doc="Soft delete (`isActive=false`)."),
     )
-    async def delete_target_config(self, db: Connection, tenant: uuid.UUID, config_id: uuid.UUID) -> None:
-        await service.update_target_config(db, tenant, config_id, TargetConfigUpdate(is_active=False))
+    async def delete_target_config(self, tx: Tx, config_id: uuid.UUID) -> None:
+        await service.update_target_config(tx, config_id, TargetConfigUpdate(is_active=False))
 
     @get(
         "/task-result-types",
@@ -181,8 +180,8 @@ class ActivityConfigController(Controller):
         summary="The tenant's task result types",
         **access("VIEW_ACTIVITIES", doc=f"{_RESULT_TYPES} Inactive types are listed with `isActive=false`."),
     )
-    async def result_types(self, db: Connection, tenant: uuid.UUID) -> list[ResultType]:
-        return await service.result_types(db, tenant)
+    async def result_types(self, tx: Tx) -> list[ResultType]:
+        return await service.result_types(tx)
 
     @post(
         "/task-result-types",
@@ -195,10 +194,8 @@ class ActivityConfigController(Controller):
             statuses=(409,),
         ),
     )
-    async def create_result_type(
-        self, db: Connection, tenant: uuid.UUID, data: ResultTypeCreate
-    ) -> ResultType:
-        return await service.create_result_type(db, tenant, data)
+    async def create_result_type(self, tx: Tx, data: ResultTypeCreate) -> ResultType:
+        return await service.create_result_type(tx, data)
 
     @patch(
         "/task-result-types/{type_id:uuid}",
@@ -206,10 +203,8 @@ class ActivityConfigController(Controller):
         summary="Update a task result type",
         **access("MANAGE_ACTIVITY_CONFIG", doc=f"{_RESULT_TYPES} `code` cannot change."),
     )
-    async def update_result_type(
-        self, db: Connection, tenant: uuid.UUID, type_id: uuid.UUID, data: ResultTypeUpdate
-    ) -> ResultType:
-        return await service.update_result_type(db, tenant, type_id, data)
+    async def update_result_type(self, tx: Tx, type_id: uuid.UUID, data: ResultTypeUpdate) -> ResultType:
+        return await service.update_result_type(tx, type_id, data)
 
     @delete(
         "/task-result-types/{type_id:uuid}",
@@ -219,5 +214,5 @@ class ActivityConfigController(Controller):
             "MANAGE_ACTIVITY_CONFIG", doc=f"{_RESULT_TYPES} Soft delete; stored results keep their code."
         ),
     )
-    async def delete_result_type(self, db: Connection, tenant: uuid.UUID, type_id: uuid.UUID) -> None:
-        await service.update_result_type(db, tenant, type_id, ResultTypeUpdate(is_active=False))
+    async def delete_result_type(self, tx: Tx, type_id: uuid.UUID) -> None:
+        await service.update_result_type(tx, type_id, ResultTypeUpdate(is_active=False))

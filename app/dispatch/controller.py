@@ -1,4 +1,5 @@
-"""``/api/dispatch-providers`` (global, read) and ``/api/dispatch-configs`` (the tenant's)."""
+"""``/api/dispatch-providers`` (global, read), ``/api/dispatch-configs`` (the tenant's), and manual
+dispatch of a task (``/api/activities/tasks/:id/dispatch``, documented with the activities)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from litestar import Controller, delete, get, patch, post, put
 
 from app.activities.schemas import Channel
 from app.auth.guards import access
-from app.db import Connection
-from app.dispatch import service
+from app.db import Connection, Transactions, Tx
+from app.dispatch import delivery, service
 from app.dispatch.schemas import (
     ChannelDefinition,
     ChannelDefinitionWrite,
@@ -23,7 +24,7 @@ from app.dispatch.schemas import (
 )
 from app.state import Services
 
-__all__ = ("DispatchConfigController", "DispatchProviderController")
+__all__ = ("DispatchConfigController", "DispatchProviderController", "TaskDispatchController")
 
 _RULES = (
     "The provider must be active and define the channel (400); the credential and settings keys its "
@@ -131,8 +132,8 @@ class DispatchConfigController(Controller):
         summary="The tenant's dispatch configs",
         **access("VIEW_ACTIVITIES", doc="Never shows credentials or signing secrets. " + _SIGNED),
     )
-    async def list_configs(self, db: Connection, tenant: uuid.UUID) -> list[DispatchConfig]:
-        return await service.configs(db, tenant)
+    async def list_configs(self, tx: Tx) -> list[DispatchConfig]:
+        return await service.configs(tx)
 
     @post(
         "/",
@@ -146,9 +147,9 @@ class DispatchConfigController(Controller):
         ),
     )
     async def create_config(
-        self, db: Connection, services: Services, tenant: uuid.UUID, data: DispatchConfigWrite
+        self, tx: Tx, services: Services, data: DispatchConfigWrite
     ) -> DispatchConfigCreated:
-        return await service.create_config(db, services, tenant, data)
+        return await service.create_config(tx, services, data)
 
     @post(
         "/{config_id:uuid}/signing-secret",
@@ -164,10 +165,8 @@ class DispatchConfigController(Controller):
             "unsigned until now). Another tenant's or an unknown id -> 404.\n\n" + _SIGNED,
         ),
     )
-    async def rotate_signing_secret(
-        self, db: Connection, services: Services, tenant: uuid.UUID, config_id: uuid.UUID
-    ) -> SigningSecret:
-        return await service.rotate_signing_secret(db, services, tenant, config_id)
+    async def rotate_signing_secret(self, tx: Tx, services: Services, config_id: uuid.UUID) -> SigningSecret:
+        return await service.rotate_signing_secret(tx, services, config_id)
 
     @patch(
         "/{config_id:uuid}",
@@ -184,14 +183,9 @@ class DispatchConfigController(Controller):
         ),
     )
     async def update_config(
-        self,
-        db: Connection,
-        services: Services,
-        tenant: uuid.UUID,
-        config_id: uuid.UUID,
-        data: DispatchConfigWrite,
+        self, tx: Tx, services: Services, config_id: uuid.UUID, data: DispatchConfigWrite
     ) -> DispatchConfig:
-        return await service.update_config(db, services, tenant, config_id, data)
+        return await service.update_config(tx, services, config_id, data)
 
     @delete(
         "/{config_id:uuid}",
@@ -199,5 +193,37 @@ class DispatchConfigController(Controller):
         summary="Deactivate a dispatch config",
         **access("MANAGE_ACTIVITY_CONFIG", doc="Soft delete: `isActive` becomes false (204)."),
     )
-    async def deactivate_config(self, db: Connection, tenant: uuid.UUID, config_id: uuid.UUID) -> None:
-        await service.deactivate_config(db, tenant, config_id)
+    async def deactivate_config(self, tx: Tx, config_id: uuid.UUID) -> None:
+        await service.deactivate_config(tx, config_id)
+
+
+class TaskDispatchController(Controller):
+    """Under ``/api/activities`` with the activities' routes (and their tag), but dispatch's code: the
+    activities package does not depend on dispatch."""
+
+    path = "/api/activities"
+    tags = ["Activities"]
+
+    @post(
+        "/tasks/{activity_id:uuid}/dispatch",
+        operation_id="DispatchTask",
+        summary="Dispatch a task now",
+        status_code=204,
+        **access(
+            "DISPATCH_ACTIVITY",
+            doc="Asks that a TASK be delivered now, to the provider of the active dispatch config of its "
+            "channel; the answer does not depend on a race with the dispatcher. READY and not in flight: "
+            "one attempt now. A delivery already in flight (the dispatcher's): the call waits for that "
+            "attempt (at most the provider timeout, 15 s) and answers its outcome. Already DISPATCHED: "
+            "204, nothing sent again. Success -> 204 and the task is DISPATCHED (its `providerActivityId` "
+            "from the provider's answer). A provider failure -> 502 with `errorCode`; the attempt is "
+            "counted (a DISPATCH_FAILED event), and the third failed attempt makes the task FAILED. Not "
+            "a TASK, or UNRESOLVED / COMPLETED / CANCELED / FAILED -> 400; no active config for its "
+            "channel -> 404.",
+            statuses=(409, 502),
+        ),
+    )
+    async def dispatch_task(
+        self, transactions: Transactions, services: Services, activity_id: uuid.UUID
+    ) -> None:
+        await delivery.dispatch_now(transactions, services, activity_id)

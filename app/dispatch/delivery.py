@@ -6,7 +6,7 @@ steps so that the provider is called outside any transaction:
 2. ``call``: MOCK answers at once with a random id; YOM is ``POST {baseUrl}/activities`` through the
    guarded client, with ``x-api-key`` and an ``x-reten-delivery-id`` that is the same for every attempt
    of an activity (so a provider can drop a duplicate sent after a crash), signed as Standard Webhooks
-   does with the config's secret (``webhook-id`` is that delivery id; app/dispatch/signing.py);
+   does with the config's secret (``webhook-id`` is that delivery id; app/outbound/signing.py);
 3. ``record`` (transaction): success -> DISPATCHED (DISPATCH_SUCCESS, providerActivityId from the
    response's ``id``); failure -> the attempt is counted with a DISPATCH_FAILED event (errorCode and a
    message without the response body), the third -> FAILED; a retry waits with backoff and jitter.
@@ -22,19 +22,18 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import asyncpg
 import msgspec
 
-from app.activities import machine
-from app.activities import service as activities
+from app.activities import lifecycle, resolve
 from app.activities.hooks import HookAnswers
-from app.db import Connection, queries, tenant_transaction
-from app.dispatch.crypto import CredentialsError, decrypt_credentials
-from app.dispatch.http import TIMEOUT, DeliveryError, GuardedClient
-from app.dispatch.signing import SigningKey, active, config_keys, sign_headers
+from app.activities.lifecycle import ActivityRef, DispatchAttempt
+from app.crypto import CredentialsError, decrypt_credentials
+from app.db import Transactions, Tx
+from app.dispatch import repo
 from app.errors import BadGateway, BadRequest, Conflict, NotFound
+from app.outbound.http import TIMEOUT, DeliveryError, GuardedClient
+from app.outbound.signing import SigningKey, active, config_keys, sign_headers
 from app.state import Services
 
 __all__ = ("MAX_ATTEMPTS", "Job", "Outcome", "deliver", "delivery_id", "dispatch_now")
@@ -60,7 +59,7 @@ class Job:
     body: bytes
     lease_token: uuid.UUID  # the attempt's hold on the activity: sent and recorded only under it
     error: DeliveryError | None = None  # found while preparing (unreadable credentials): no call
-    # The config's signing secrets, decrypted (app.dispatch.signing.config_keys); none: sent unsigned
+    # The config's signing secrets, decrypted (app.outbound.signing.config_keys); none: sent unsigned
     # (a config from before signing secrets, until it is rotated).
     signing_keys: tuple[SigningKey, ...] = ()
 
@@ -75,30 +74,22 @@ class Outcome(msgspec.Struct, frozen=True):
     attempts: int = 0
 
 
-async def _payload(conn: Connection, tenant_id: uuid.UUID, activity_id: uuid.UUID) -> bytes:
-    row = await queries.dispatch.payload(conn, tenant_id=tenant_id, id=activity_id)
-    body: dict[str, Any] = msgspec.json.decode(row["item"])
-    body["targetUser"] = msgspec.json.decode(row["target_user"]) if row["target_user"] else None
-    body["attributes"] = msgspec.json.decode(row["attributes"])
-    return msgspec.json.encode(body)
-
-
 async def prepare(
-    conn: Connection,
+    tx: Tx,
     services: Services,
-    tenant_id: uuid.UUID,
     activity_id: uuid.UUID,
     *,
     manual: bool,
     claimed: uuid.UUID | None = None,
     answers: HookAnswers | None = None,
 ) -> Job | Outcome:
-    """Step 1, in ``conn``'s transaction. ``manual``: refuse what cannot be dispatched by hand with the
+    """Step 1, in ``tx``. ``manual``: refuse what cannot be dispatched by hand with the
     documented errors, instead of skipping it. ``claimed``: the token of the caller's claim, which must
     still hold the activity (a lease that expired while the activity waited, then claimed by another
     dispatcher, is that one's to send). ON_DISPATCH hooks: HooksNeeded until their ``answers`` are given
     (``deliver`` asks them between two transactions)."""
-    row = await queries.dispatch.dispatch_target(conn, tenant_id=tenant_id, id=activity_id)
+    tenant_id = tx.tenant_id
+    row = await repo.dispatch_target(tx, activity_id)
     if row is None:
         if manual:
             raise NotFound.of("Activity")
@@ -106,9 +97,9 @@ async def prepare(
     if manual:
         if row["type"] != "TASK":
             raise BadRequest("Only tasks are dispatched by hand (this activity is a MESSAGE)")
-        if row["status"] == machine.DISPATCHED:
+        if row["status"] == lifecycle.DISPATCHED:
             return Outcome("DISPATCHED")  # delivered already (by the dispatcher, say): nothing sent again
-        if row["status"] != machine.READY:
+        if row["status"] != lifecycle.READY:
             raise BadRequest(f"Only READY tasks can be dispatched (this one is {row['status']})")
         if row["config_id"] is None:
             raise NotFound(f"No active dispatch config found for the activity's channel ({row['channel']})")
@@ -116,9 +107,9 @@ async def prepare(
             return Outcome("IN_FLIGHT", attempts=row["dispatch_attempt_count"])
     else:
         held = row["lease_token"] == claimed if claimed is not None else not row["leased"]
-        if row["status"] != machine.READY or row["config_id"] is None or not held:
+        if row["status"] != lifecycle.READY or row["config_id"] is None or not held:
             return Outcome("SKIPPED")
-    if not await activities.resolve_for_dispatch(conn, tenant_id, activity_id, answers):
+    if not await resolve.resolve_for_dispatch(tx, activity_id, answers):
         return Outcome("UNRESOLVED")
     api_key, error = None, None
     if row["credentials"] is not None:
@@ -136,16 +127,14 @@ async def prepare(
                 )
     signing_keys, signing_error = config_keys(services.key_ring, tenant_id, row)
     token = claimed or uuid.uuid4()
-    await queries.dispatch.take_lease(
-        conn, tenant_id=tenant_id, id=activity_id, lease_s=services.settings.dispatch_lease_s, token=token
-    )
+    await repo.take_lease(tx, activity_id, lease_s=services.settings.dispatch_lease_s, token=token)
     return Job(
         tenant_id=tenant_id,
         activity_id=activity_id,
         protocol_type=row["protocol_type"],
         url=row["base_url"],
         api_key=api_key,
-        body=await _payload(conn, tenant_id, activity_id),
+        body=await repo.payload(tx, activity_id),
         lease_token=token,
         error=error or signing_error,
         signing_keys=signing_keys,
@@ -182,40 +171,33 @@ def _retry_at(backoff_s: list[float], attempts: int) -> datetime:
 
 
 async def record(
-    conn: Connection,
-    services: Services,
-    tenant_id: uuid.UUID,
-    job: Job,
-    provider_id: str | None,
-    error: DeliveryError | None,
+    tx: Tx, services: Services, job: Job, provider_id: str | None, error: DeliveryError | None
 ) -> Outcome:
-    """Step 3, in ``conn``'s transaction."""
-    row = await queries.dispatch.dispatch_target(conn, tenant_id=tenant_id, id=job.activity_id)
+    """Step 3, in ``tx`` (the job's tenant's)."""
+    row = await repo.dispatch_target(tx, job.activity_id)
     if row is not None and row["lease_token"] != job.lease_token:
         # The lease ran out during the call and another attempt holds it now: that one records.
         log.warning("dispatch_lease_lost", extra={"activity_id": str(job.activity_id)})
         return Outcome("SKIPPED", error)
-    if row is None or row["status"] != machine.READY:  # canceled (or answered) while the call was out
+    if row is None or row["status"] != lifecycle.READY:  # canceled (or answered) while the call was out
         if row is not None:
-            await queries.dispatch.release_lease(
-                conn, tenant_id=tenant_id, id=job.activity_id, token=job.lease_token
-            )
+            await repo.release_lease(tx, job.activity_id, token=job.lease_token)
         return Outcome("SKIPPED", error)
+    activity = ActivityRef(id=row["id"], status=row["status"])
     if error is None:
-        attempt = activities.DispatchAttempt(provider_activity_id=provider_id)
-        await activities.move(conn, tenant_id, row, machine.DISPATCHED, "DISPATCH_SUCCESS", attempt=attempt)
+        attempt = DispatchAttempt(provider_activity_id=provider_id)
+        await lifecycle.move(tx, activity, lifecycle.DISPATCHED, "DISPATCH_SUCCESS", attempt=attempt)
         return Outcome("DISPATCHED")
     attempts = row["dispatch_attempt_count"] + 1
     last = attempts >= MAX_ATTEMPTS
-    await activities.move(
-        conn,
-        tenant_id,
-        row,
-        machine.FAILED if last else machine.READY,
+    await lifecycle.move(
+        tx,
+        activity,
+        lifecycle.FAILED if last else lifecycle.READY,
         "DISPATCH_FAILED",
         error_code=error.code,
         error_message=f"attempt {attempts} of {MAX_ATTEMPTS}: {error}",
-        attempt=activities.DispatchAttempt(
+        attempt=DispatchAttempt(
             retry_at=None if last else _retry_at(services.settings.dispatch_backoff_s, attempts)
         ),
     )
@@ -223,26 +205,23 @@ async def record(
 
 
 async def deliver(
-    pool: asyncpg.Pool,
+    transactions: Transactions,
     services: Services,
     client: GuardedClient,
-    tenant_id: uuid.UUID,
     activity_id: uuid.UUID,
     *,
     manual: bool = False,
     claimed: uuid.UUID | None = None,
 ) -> Outcome:
-    """One attempt, start to end (``claimed``: the token of the dispatcher's claim). Hooks and the
-    provider are called with no connection held."""
-    timeout = services.settings.pool_acquire_timeout_s
+    """One attempt, start to end, in the transactions ``transactions`` opens (one tenant's: the
+    dispatcher's ``tenant_transaction``, or the request's). ``claimed``: the token of the dispatcher's
+    claim. Hooks and the provider are called with no connection held."""
 
     async def prepared(answers: HookAnswers | None) -> Job | Outcome:
-        async with tenant_transaction(pool, tenant_id, timeout) as conn:
-            return await prepare(
-                conn, services, tenant_id, activity_id, manual=manual, claimed=claimed, answers=answers
-            )
+        async with transactions() as tx:
+            return await prepare(tx, services, activity_id, manual=manual, claimed=claimed, answers=answers)
 
-    job = await services.hook_caller().around(tenant_id, prepared)
+    job = await services.hook_caller().around(prepared)
     if isinstance(job, Outcome):
         return job
     provider_id, error = None, None
@@ -253,8 +232,8 @@ async def deliver(
     except Exception as exc:  # any failure of an attempt is recorded, never lost (the lease would linger)
         log.exception("dispatch_call_crashed", extra={"activity_id": str(activity_id)})
         error = DeliveryError("INTERNAL", f"the attempt failed unexpectedly ({type(exc).__name__})")
-    async with tenant_transaction(pool, tenant_id, timeout) as conn:
-        return await record(conn, services, tenant_id, job, provider_id, error)
+    async with transactions() as tx:
+        return await record(tx, services, job, provider_id, error)
 
 
 # How often manual dispatch looks at an attempt in flight, and how long past the provider timeout it waits
@@ -263,22 +242,18 @@ IN_FLIGHT_POLL_S = 0.05
 IN_FLIGHT_GRACE_S = 5.0
 
 
-async def dispatch_now(
-    pool: asyncpg.Pool, services: Services, tenant_id: uuid.UUID, activity_id: uuid.UUID
-) -> None:
+async def dispatch_now(transactions: Transactions, services: Services, activity_id: uuid.UUID) -> None:
     """Manual dispatch (CONTRACT.md §8, revised), an answer that does not depend on a race with the
     dispatcher: READY and not in flight -> one attempt now; an attempt already in flight -> wait for it
     (no connection held while waiting) and answer its outcome; already DISPATCHED -> success, nothing sent
     again. Success returns nothing; a failed attempt is 502 with its errorCode."""
-    deadline = time.monotonic() + TIMEOUT.total + IN_FLIGHT_GRACE_S
+    deadline = time.monotonic() + (TIMEOUT.total or 0.0) + IN_FLIGHT_GRACE_S
     async with services.outbound_client() as client:
         while True:
-            outcome = await deliver(pool, services, client, tenant_id, activity_id, manual=True)
+            outcome = await deliver(transactions, services, client, activity_id, manual=True)
             if outcome.status != "IN_FLIGHT":
                 break
-            outcome = await _await_in_flight(
-                pool, services, tenant_id, activity_id, outcome.attempts, deadline
-            )
+            outcome = await _await_in_flight(transactions, activity_id, outcome.attempts, deadline)
             if outcome.status != "RELEASED":
                 break
             # the lease ended with no attempt recorded (a stopped dispatcher let it go): try it here
@@ -300,26 +275,20 @@ async def dispatch_now(
 
 
 async def _await_in_flight(
-    pool: asyncpg.Pool,
-    services: Services,
-    tenant_id: uuid.UUID,
-    activity_id: uuid.UUID,
-    attempts: int,
-    deadline: float,
+    transactions: Transactions, activity_id: uuid.UUID, attempts: int, deadline: float
 ) -> Outcome:
     """Wait until the attempt holding the lease ends (or ``deadline``): DISPATCHED, RETRY / FAILED with
     the error it recorded, RELEASED (the lease ended without an attempt: the caller tries), another
     status (the caller's next try answers it), or IN_FLIGHT at the deadline."""
-    timeout = services.settings.pool_acquire_timeout_s
     while time.monotonic() < deadline:
         await asyncio.sleep(IN_FLIGHT_POLL_S)
-        async with tenant_transaction(pool, tenant_id, timeout) as conn:
-            state = await queries.dispatch.dispatch_state(conn, tenant_id=tenant_id, id=activity_id)
-        if state is None or state["status"] == machine.DISPATCHED:
+        async with transactions() as tx:
+            state = await repo.dispatch_state(tx, activity_id)
+        if state is None or state["status"] == lifecycle.DISPATCHED:
             return Outcome("DISPATCHED" if state is not None else "RELEASED")
         if state["dispatch_attempt_count"] > attempts:
             error = DeliveryError(state["error_code"] or "UNKNOWN", _attempt_message(state["error_message"]))
-            return Outcome("FAILED" if state["status"] == machine.FAILED else "RETRY", error)
+            return Outcome("FAILED" if state["status"] == lifecycle.FAILED else "RETRY", error)
         if not state["leased"]:
             return Outcome("RELEASED")
     return Outcome("IN_FLIGHT", attempts=attempts)

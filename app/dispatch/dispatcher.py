@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import uuid
@@ -28,9 +29,10 @@ import asyncpg
 
 from app.activities.hooks import HOOK_TIMEOUT
 from app.config import Settings
-from app.db import create_pool, queries, tenant_transaction
+from app.db import create_pool, tenant_transaction
+from app.dispatch import repo
 from app.dispatch.delivery import deliver
-from app.dispatch.http import TIMEOUT, GuardedClient
+from app.outbound.http import TIMEOUT, GuardedClient
 from app.state import Services
 
 __all__ = ("CHANNEL", "Dispatcher")
@@ -111,7 +113,9 @@ class Dispatcher:
     def waves(self) -> int:
         """How many calls, one after another, fit in a lease: each may take a hook's and the provider's
         whole timeout."""
-        return max(1, int(self.settings.dispatch_lease_s // (TIMEOUT.total + HOOK_TIMEOUT.total)))
+        return max(
+            1, int(self.settings.dispatch_lease_s // ((TIMEOUT.total or 0.0) + (HOOK_TIMEOUT.total or 0.0)))
+        )
 
     def round_budget(self) -> int:
         """How many activities may be claimed and not yet finished: what the calls in flight can send
@@ -128,7 +132,7 @@ class Dispatcher:
         """One round: claim, start the deliveries (and, with ``wait``, wait for them); how many
         activities were claimed."""
         async with pool.acquire() as conn:
-            tenants = [r["tenant_id"] async for r in queries.dispatch.due_tenants(conn, limit=1000)]
+            tenants = await repo.due_tenants(conn, limit=1000)
         tenants = [t for t in tenants if self.tenant_room(t) > 0]
         room = self.round_budget() - sum(self.claimed.values())
         if room <= 0 or not tenants:
@@ -141,11 +145,10 @@ class Dispatcher:
         claims: list[list[tuple[uuid.UUID, uuid.UUID]]] = []
         for tenant_id in tenants:
             limit = min(share, self.tenant_room(tenant_id))
-            async with tenant_transaction(pool, tenant_id, timeout) as conn:
-                rows = queries.dispatch.claim(
-                    conn, tenant_id=tenant_id, limit=limit, lease_s=lease_s, token=token
-                )
-                claimed = [(tenant_id, r["id"]) async for r in rows]
+            async with tenant_transaction(pool, tenant_id, timeout) as tx:
+                claimed = [
+                    (tenant_id, i) for i in await repo.claim(tx, limit=limit, lease_s=lease_s, token=token)
+                ]
             self.claimed[tenant_id] = self.claimed.get(tenant_id, 0) + len(claimed)
             claims.append(claimed)
         # Round-robin across tenants: the first of each, then the second of each, ...
@@ -170,17 +173,18 @@ class Dispatcher:
     ) -> None:
         """One claimed activity: wait for a slot of its tenant, then one of all, then deliver it (or,
         stopping, give it back)."""
-        timeout = self.settings.pool_acquire_timeout_s
+        # The tenant's transactions, one at a time: the delivery holds no connection while it calls out.
+        transactions = functools.partial(
+            tenant_transaction, pool, tenant_id, self.settings.pool_acquire_timeout_s
+        )
         tenant_slots = self.tenant_slots.setdefault(tenant_id, asyncio.Semaphore(self.per_tenant))
         try:
             async with tenant_slots, self.slots:
                 if self.stop.is_set():  # stopping: give it back instead of starting a call
-                    async with tenant_transaction(pool, tenant_id, timeout) as c:
-                        await queries.dispatch.release_lease(
-                            c, tenant_id=tenant_id, id=activity_id, token=token
-                        )
+                    async with transactions() as tx:
+                        await repo.release_lease(tx, activity_id, token=token)
                     return
-                outcome = await deliver(pool, self.services, client, tenant_id, activity_id, claimed=token)
+                outcome = await deliver(transactions, self.services, client, activity_id, claimed=token)
             if outcome.status == "DISPATCHED":
                 self.delivered += 1
             elif outcome.error is not None:

@@ -9,9 +9,11 @@ import uuid
 
 import asyncpg
 
-from app.db import queries, use_tenant
-from app.dispatch import signing
-from app.dispatch.crypto import KeyRing, credentials_aad, decrypt_credentials
+from app.activity_config import repo as activity_config
+from app.crypto import KeyRing, credentials_aad, decrypt_credentials
+from app.db import Tx, use_tenant
+from app.dispatch import repo
+from app.outbound import signing
 
 __all__ = ("rotate",)
 
@@ -27,23 +29,21 @@ def _rewrapped(
     return [m if m is not None else v for m, v in zip(moved, values, strict=True)]
 
 
-async def _rotate_secrets(conn: asyncpg.Connection, ring: KeyRing, tenant_id: uuid.UUID) -> int:
+async def _rotate_secrets(tx: Tx, ring: KeyRing) -> int:
     """The tenant's signing secrets re-encrypted with the primary key; how many rows changed."""
     changed = 0
-    configs = [r async for r in queries.dispatch.configs_with_signing_secrets(conn, tenant_id=tenant_id)]
-    for row in configs:
+    for row in await repo.configs_with_signing_secrets(tx):
         values = [row["signing_secret"], row["signing_secret_previous"]]
-        if new := _rewrapped(ring, signing.DISPATCH_CONFIG, tenant_id, row["id"], values):
-            await queries.dispatch.set_signing_secrets(
-                conn, tenant_id=tenant_id, id=row["id"], signing_secret=new[0], signing_secret_previous=new[1]
+        if new := _rewrapped(ring, signing.DISPATCH_CONFIG, tx.tenant_id, row["id"], values):
+            await repo.set_signing_secrets(
+                tx, row["id"], signing_secret=new[0], signing_secret_previous=new[1]
             )
             changed += 1
-    hooks = queries.activity_config.policies_with_hook_secrets(conn, tenant_id=tenant_id)
-    for row in [r async for r in hooks]:
+    for row in await activity_config.policies_with_hook_secrets(tx):
         values = [row["hook_secret"], row["hook_secret_previous"]]
-        if new := _rewrapped(ring, signing.HOOK_POLICY, tenant_id, row["id"], values):
-            await queries.activity_config.set_hook_secrets(
-                conn, tenant_id=tenant_id, id=row["id"], hook_secret=new[0], hook_secret_previous=new[1]
+        if new := _rewrapped(ring, signing.HOOK_POLICY, tx.tenant_id, row["id"], values):
+            await activity_config.set_hook_secrets(
+                tx, row["id"], hook_secret=new[0], hook_secret_previous=new[1]
             )
             changed += 1
     return changed
@@ -58,27 +58,23 @@ async def rotate(owner_dsn: str, ring: KeyRing) -> dict[str, int]:
     rotated = 0
     secrets = 0
     try:
-        tenants = [r["id"] async for r in queries.dispatch.tenant_ids(conn)]
+        tenants = await repo.tenant_ids(conn)
         for tenant_id in tenants:
             async with conn.transaction():
                 await use_tenant(conn, tenant_id)
-                rows = [r async for r in queries.dispatch.configs_with_credentials(conn, tenant_id=tenant_id)]
-                for row in rows:
+                tx = Tx(conn, tenant_id)  # the tenant whose context was just set
+                for row in await repo.configs_with_credentials(tx):
                     plain, bound = decrypt_credentials(
                         ring, row["credentials"], tenant_id, row["id"], row["base_url"]
                     )
                     if bound and ring.key_id(row["credentials"]) == ring.primary:
                         continue
                     value = ring.encrypt(plain, credentials_aad(tenant_id, row["id"], row["base_url"]))
-                    await queries.dispatch.set_credentials(
-                        conn,
-                        tenant_id=tenant_id,
-                        id=row["id"],
-                        credentials=value,
-                        credentials_key_id=ring.primary,
+                    await repo.set_credentials(
+                        tx, row["id"], credentials=value, credentials_key_id=ring.primary
                     )
                     rotated += 1
-                secrets += await _rotate_secrets(conn, ring, tenant_id)
+                secrets += await _rotate_secrets(tx, ring)
     finally:
         await conn.close()
     return {"tenants": len(tenants), "rotated": rotated, "secrets": secrets}

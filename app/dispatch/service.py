@@ -12,9 +12,9 @@ from typing import Any
 
 import msgspec
 
-from app.db import Connection, fetch_one, json_param, queries
-from app.dispatch import signing
-from app.dispatch.crypto import CredentialsError, KeyRing, UnknownKey, credentials_aad, decrypt_credentials
+from app.crypto import CredentialsError, UnknownKey, credentials_aad, decrypt_credentials
+from app.db import Connection, Tx
+from app.dispatch import repo
 from app.dispatch.schemas import (
     ChannelDefinition,
     ChannelDefinitionWrite,
@@ -23,13 +23,13 @@ from app.dispatch.schemas import (
     DispatchConfigWrite,
     Provider,
     ProviderCreate,
-    ProviderRef,
     ProviderUpdate,
     SigningSecret,
 )
 from app.errors import BadRequest, NotFound, ServiceUnavailable
+from app.outbound import signing
 from app.state import Services
-from app.structs import from_row, iso_ms
+from app.structs import iso_ms
 
 log = logging.getLogger("reten.dispatch")
 
@@ -42,43 +42,38 @@ __all__ = (
     "providers",
     "rotate_signing_secret",
     "save_channel_definition",
-    "secret_ring",
     "update_config",
     "update_provider",
 )
 
 
 async def providers(conn: Connection) -> list[Provider]:
-    rows = queries.dispatch.providers(conn)
-    return [
-        from_row(Provider, r, channel_definitions=msgspec.Raw(r["channel_definitions"])) async for r in rows
-    ]
+    return await repo.providers(conn)
 
 
 async def channel_definitions(conn: Connection, provider_id: uuid.UUID) -> list[ChannelDefinition]:
-    rows = [r async for r in queries.dispatch.channel_definitions(conn, dispatch_provider_id=provider_id)]
-    if not rows and not await queries.dispatch.provider_exists(conn, id=provider_id):
+    found = await repo.channel_definitions(conn, provider_id)
+    if not found and not await repo.provider_exists(conn, provider_id):
         raise NotFound.of("Dispatch provider")
-    return [_definition(r) for r in rows]
+    return found
 
 
-def _provider(row: Any) -> Provider:
-    return from_row(Provider, row, channel_definitions=msgspec.Raw(row["channel_definitions"]))
+async def _provider(conn: Connection, provider_id: uuid.UUID) -> Provider:
+    found = await repo.provider(conn, provider_id)
+    assert found is not None  # written just now, in this transaction
+    return found
 
 
 async def create_provider(conn: Connection, data: ProviderCreate) -> Provider:
-    created = await queries.dispatch.create_provider(
+    provider_id = await repo.create_provider(
         conn, code=data.code, name=data.name, protocol_type=data.protocol_type
     )
-    return _provider(await queries.dispatch.provider(conn, id=created["id"]))
+    return await _provider(conn, provider_id)
 
 
 async def update_provider(conn: Connection, provider_id: uuid.UUID, data: ProviderUpdate) -> Provider:
-    await fetch_one(
-        queries.dispatch.update_provider, "Dispatch provider", conn, id=provider_id, name=data.name,
-        is_active=data.is_active,
-    )  # fmt: skip
-    return _provider(await queries.dispatch.provider(conn, id=provider_id))
+    await repo.update_provider(conn, provider_id, name=data.name, is_active=data.is_active)
+    return await _provider(conn, provider_id)
 
 
 async def save_channel_definition(
@@ -86,7 +81,7 @@ async def save_channel_definition(
 ) -> ChannelDefinition:
     """Define the channel, or replace its schemas (configs already saved are checked again when next
     changed, not now)."""
-    if await queries.dispatch.provider(conn, id=provider_id) is None:
+    if await repo.provider(conn, provider_id) is None:
         raise NotFound.of("Dispatch provider")
     for name, fields in (
         ("credentialSchema", data.credential_schema),
@@ -95,36 +90,17 @@ async def save_channel_definition(
         keys = [f.key for f in fields]
         if len(set(keys)) != len(keys):
             raise BadRequest.field(name, "keys must be unique")
-    row = await queries.dispatch.save_channel_definition(
+    return await repo.save_channel_definition(
         conn,
-        dispatch_provider_id=provider_id,
-        channel=channel,
-        credential_schema=json_param(msgspec.to_builtins(data.credential_schema)),
-        settings_schema=json_param(msgspec.to_builtins(data.settings_schema)),
-    )
-    return _definition(row)
-
-
-def _definition(row: Any) -> ChannelDefinition:
-    return from_row(
-        ChannelDefinition,
-        row,
-        credential_schema=msgspec.Raw(row["credential_schema"]),
-        settings_schema=msgspec.Raw(row["settings_schema"]),
+        provider_id,
+        channel,
+        credential_schema=msgspec.to_builtins(data.credential_schema),
+        settings_schema=msgspec.to_builtins(data.settings_schema),
     )
 
 
-def to_config(row: Any) -> DispatchConfig:
-    return from_row(
-        DispatchConfig,
-        row,
-        settings=msgspec.Raw(row["settings"]),
-        dispatch_provider=ProviderRef(code=row["provider_code"], name=row["provider_name"]),
-    )
-
-
-async def configs(conn: Connection, tenant_id: uuid.UUID) -> list[DispatchConfig]:
-    return [to_config(r) async for r in queries.dispatch.configs(conn, tenant_id=tenant_id)]
+async def configs(tx: Tx) -> list[DispatchConfig]:
+    return await repo.configs(tx)
 
 
 def _fields(data: DispatchConfigWrite, *, create: bool) -> dict[str, Any]:
@@ -140,13 +116,11 @@ def _missing(schema: list[dict[str, Any]], values: dict[str, Any]) -> list[str]:
 
 
 async def _checked(
-    conn: Connection, services: Services, row: dict[str, Any], credentials: dict[str, str]
+    tx: Tx, services: Services, row: dict[str, Any], credentials: dict[str, str]
 ) -> dict[str, Any]:
     """``row`` checked against its provider's definition of its channel (400 naming the field), with
     ``base_url`` as it will be stored."""
-    found = await queries.dispatch.channel_definition(
-        conn, dispatch_provider_id=row["dispatch_provider_id"], channel=row["channel"]
-    )
+    found = await repo.channel_definition(tx.conn, row["dispatch_provider_id"], row["channel"])
     if found is None or not found["is_active"]:
         raise BadRequest.field("dispatch_provider_id", "no such active dispatch provider")
     if found["definition_id"] is None:
@@ -169,9 +143,8 @@ async def _checked(
 
 
 async def _save(
-    conn: Connection,
+    tx: Tx,
     services: Services,
-    tenant_id: uuid.UUID,
     row: dict[str, Any],
     credentials: dict[str, str] | None,
     signing_secret: bytes | None = None,
@@ -182,71 +155,53 @@ async def _save(
     if credentials is not None:
         if ring is None:
             raise ServiceUnavailable("Credentials cannot be stored: CREDENTIALS_KEYS is not configured")
-        aad = credentials_aad(tenant_id, row["id"], row["base_url"])
+        aad = credentials_aad(tx.tenant_id, row["id"], row["base_url"])
         row["credentials"] = ring.encrypt(msgspec.json.encode(credentials), aad) if credentials else None
     key_id = ring.key_id(row["credentials"]) if ring and row.get("credentials") else None
-    await queries.dispatch.save_config(
-        conn,
-        tenant_id=tenant_id,
-        id=row["id"],
+    await repo.save_config(
+        tx,
+        config_id=row["id"],
         dispatch_provider_id=row["dispatch_provider_id"],
         channel=row["channel"],
         base_url=row["base_url"],
-        settings=json_param(row["settings"]),
+        settings=row["settings"],
         credentials=row.get("credentials"),
         credentials_key_id=key_id,
         is_active=row["is_active"],
         signing_secret=signing_secret,
     )
-    return to_config(
-        await fetch_one(queries.dispatch.config, "Dispatch config", conn, tenant_id=tenant_id, id=row["id"])
-    )
+    return await repo.config(tx, row["id"])
 
 
-def secret_ring(services: Services) -> KeyRing:
-    """The key ring that encrypts signing secrets (the credentials' ring); 503 without one, as for
-    credentials (only possible outside production)."""
-    if services.key_ring is None:
-        raise ServiceUnavailable("Signing secrets cannot be stored: CREDENTIALS_KEYS is not configured")
-    return services.key_ring
-
-
-async def create_config(
-    conn: Connection, services: Services, tenant_id: uuid.UUID, data: DispatchConfigWrite
-) -> DispatchConfigCreated:
+async def create_config(tx: Tx, services: Services, data: DispatchConfigWrite) -> DispatchConfigCreated:
     """A new config with its own signing secret, shown in this answer only."""
     sent = _fields(data, create=True)
     credentials = sent.pop("credentials", {})
     row = {"id": uuid.uuid4(), "base_url": None, "settings": {}, "is_active": True, **sent}
-    row = await _checked(conn, services, row, credentials)
+    row = await _checked(tx, services, row, credentials)
     secret = signing.new_secret()
-    sealed = secret_ring(services).encrypt(
-        secret, signing.secret_aad(signing.DISPATCH_CONFIG, tenant_id, row["id"])
+    sealed = services.signing_ring().encrypt(
+        secret, signing.secret_aad(signing.DISPATCH_CONFIG, tx.tenant_id, row["id"])
     )
-    config = await _save(conn, services, tenant_id, row, credentials, sealed)
+    config = await _save(tx, services, row, credentials, sealed)
     return DispatchConfigCreated(**msgspec.structs.asdict(config), signing_secret=signing.shown(secret))
 
 
-async def rotate_signing_secret(
-    conn: Connection, services: Services, tenant_id: uuid.UUID, config_id: uuid.UUID
-) -> SigningSecret:
+async def rotate_signing_secret(tx: Tx, services: Services, config_id: uuid.UUID) -> SigningSecret:
     """A new signing secret for the config, shown once; the current one signs beside it for the overlap
     (a config from before signing secrets gets its first one)."""
-    stored = await fetch_one(
-        queries.dispatch.config, "Dispatch config", conn, tenant_id=tenant_id, id=config_id
-    )
+    stored = await repo.config_row(tx, config_id)
     rotation = signing.rotate(
-        secret_ring(services),
+        services.signing_ring(),
         signing.DISPATCH_CONFIG,
-        tenant_id,
+        tx.tenant_id,
         config_id,
         stored["signing_secret"],
         datetime.now(UTC),
     )
-    await queries.dispatch.rotate_signing_secret(
-        conn,
-        tenant_id=tenant_id,
-        id=config_id,
+    await repo.rotate_signing_secret(
+        tx,
+        config_id,
         signing_secret=rotation.secret,
         signing_secret_previous=rotation.previous,
         signing_secret_previous_until=rotation.previous_until,
@@ -258,16 +213,10 @@ async def rotate_signing_secret(
 
 
 async def update_config(
-    conn: Connection,
-    services: Services,
-    tenant_id: uuid.UUID,
-    config_id: uuid.UUID,
-    data: DispatchConfigWrite,
+    tx: Tx, services: Services, config_id: uuid.UUID, data: DispatchConfigWrite
 ) -> DispatchConfig:
     sent = _fields(data, create=False)
-    stored = await fetch_one(
-        queries.dispatch.config, "Dispatch config", conn, tenant_id=tenant_id, id=config_id
-    )
+    stored = await repo.config_row(tx, config_id)
     credentials = sent.pop("credentials", None)
     row = {
         "id": config_id,
@@ -280,18 +229,18 @@ async def update_config(
         **sent,
     }
     if sent == {"is_active": False}:  # switching a config off needs no checks (its provider may be gone)
-        return await _save(conn, services, tenant_id, row, None)
+        return await _save(tx, services, row, None)
     current = credentials
     if current is None:  # kept: checked against the (maybe new) channel definition as stored
-        current = _decrypted(services, tenant_id, config_id, stored["base_url"], stored["credentials"])
-    row = await _checked(conn, services, row, current)
+        current = _decrypted(services, tx.tenant_id, config_id, stored["base_url"], stored["credentials"])
+    row = await _checked(tx, services, row, current)
     if credentials is None and stored["credentials"] is not None and _moved(stored, row):
         # A stored secret is only ever sent where its owner sent it (CONTRACT.md §8): a PATCH that points
         # the config elsewhere must carry the credentials again.
         raise BadRequest.field(
             "credentials", "must be sent again when baseUrl, the provider or the channel changes"
         )
-    return await _save(conn, services, tenant_id, row, credentials)
+    return await _save(tx, services, row, credentials)
 
 
 def _moved(stored: Any, row: dict[str, Any]) -> bool:
@@ -320,7 +269,5 @@ def _decrypted(
     return dict(msgspec.json.decode(plaintext))
 
 
-async def deactivate_config(conn: Connection, tenant_id: uuid.UUID, config_id: uuid.UUID) -> None:
-    await fetch_one(
-        queries.dispatch.deactivate_config, "Dispatch config", conn, tenant_id=tenant_id, id=config_id
-    )
+async def deactivate_config(tx: Tx, config_id: uuid.UUID) -> None:
+    await repo.deactivate_config(tx, config_id)

@@ -1,12 +1,13 @@
+"""``POST /api/activity-results/tasks``: a task's result, in either body revision."""
+
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from litestar import Controller, post
 
 from app.auth.guards import access
-from app.db import Connection
+from app.db import Tx
 from app.results import service
 from app.results.schemas import ActivityResult
 
@@ -45,5 +46,5 @@ class ResultController(Controller):
             statuses=(404, 409),
         ),
     )
-    async def create_result(self, db: Connection, tenant: uuid.UUID, data: dict[str, Any]) -> ActivityResult:
-        return await service.submit(db, tenant, service.parse_either_revision(data))
+    async def create_result(self, tx: Tx, data: dict[str, Any]) -> ActivityResult:
+        return await service.submit(tx, service.parse_either_revision(data))

@@ -4,24 +4,19 @@ and ``hard_override``; the result, the activity's status and its event are one t
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import msgspec
 
-from app.activities import machine
-from app.activities.service import move
-from app.db import Connection, json_param, queries
+from app.activities import lifecycle
+from app.activities.lifecycle import ActivityRef
+from app.db import Tx
 from app.errors import BadRequest, Conflict, NotFound
-from app.results.schemas import (
-    ActivityResult,
-    FlatResultSubmit,
-    IntegrationResultSubmit,
-    ResultSubmit,
-    TaskResult,
-)
-from app.structs import from_row, invalid_input, iso_ms
+from app.results import repo
+from app.results.schemas import ActivityResult, FlatResultSubmit, IntegrationResultSubmit, ResultSubmit
+from app.structs import invalid_input
 
 __all__ = ("parse_either_revision", "submit")
 
@@ -33,28 +28,14 @@ def parse_either_revision(body: dict[str, Any]) -> ResultSubmit:
     )
     shape = FlatResultSubmit if flat else ResultSubmit
     try:
-        parsed = msgspec.convert(body, shape)
-        return parsed.nested() if isinstance(parsed, FlatResultSubmit) else parsed
+        if flat:
+            return msgspec.convert(body, FlatResultSubmit).nested()
+        return msgspec.convert(body, ResultSubmit)
     except ValueError as exc:  # msgspec's ValidationError, or a rule of nested() refused
         raise invalid_input(exc, shape, whole="body") from exc
 
 
-def to_result(row: Any) -> ActivityResult:
-    return from_row(
-        ActivityResult,
-        row,
-        task_result=TaskResult(
-            result=row["result"],
-            comment=row["comment"],
-            contact_type=row["contact_type"],
-            operator_external_id=row["operator_external_id"],
-            future_scheduled_at=iso_ms(row["future_scheduled_at"]) if row["future_scheduled_at"] else None,
-            payload=msgspec.Raw(row["payload"].encode()) if row["payload"] is not None else None,
-        ),
-    )
-
-
-def _check_result_type(found: Any, data: ResultSubmit | IntegrationResultSubmit) -> None:
+def _check_result_type(found: asyncpg.Record, data: ResultSubmit | IntegrationResultSubmit) -> None:
     task = data.task_result
     if not found["result_type_known"]:
         raise BadRequest.field("task_result.result", f"{task.result} is not an active task result type")
@@ -67,17 +48,8 @@ def _check_result_type(found: Any, data: ResultSubmit | IntegrationResultSubmit)
             raise BadRequest.field("task_result.future_scheduled_at", "must be in the future")
 
 
-async def submit(
-    conn: Connection, tenant_id: uuid.UUID, data: ResultSubmit | IntegrationResultSubmit
-) -> ActivityResult:
-    found = await queries.results.submission_context(
-        conn,
-        tenant_id=tenant_id,
-        activity_id=data.activity_id,
-        provider_activity_id=data.provider_activity_id,
-        commerce_external_id=data.commerce_external_id,
-        result_code=data.task_result.result,
-    )
+async def submit(tx: Tx, data: ResultSubmit | IntegrationResultSubmit) -> ActivityResult:
+    found = await repo.submission_context(tx, data)
     activity_id = found["activity_id"]
     if activity_id is None:
         if data.activity_id is not None:
@@ -90,40 +62,29 @@ async def submit(
         if found["activity_commerce_external_id"] != data.commerce_external_id:
             raise BadRequest.field("commerce_external_id", "is not the commerce of the activity")
     _check_result_type(found, data)
-    activity = {"id": activity_id, "status": found["activity_status"]}
+    activity: ActivityRef | None = None
     if activity_id is not None:
+        activity = ActivityRef(id=activity_id, status=found["activity_status"])
         stored = found["stored_status"]
-        if stored is None and activity["status"] in machine.TERMINAL:
+        if stored is None and activity.status in lifecycle.TERMINAL:
             # Final without a result in this statement's snapshot: it may have waited for the row lock
             # of a submit that has committed one since (and then 409 is the answer, not 400).
-            stored = await queries.results.stored_status(conn, tenant_id=tenant_id, activity_id=activity_id)
+            stored = await repo.stored_status(tx, activity_id)
         if stored is not None and stored != "PENDING" and not data.hard_override:
             raise Conflict(
                 "The activity already has a registered result; send hard_override: true to replace it",
                 extra={"activityId": str(activity_id)},
             )
-        to_status = machine.result_target(activity["status"], data.status)
+        to_status = lifecycle.result_target(activity.status, data.status)
         if not data.hard_override:
-            machine.check(activity["status"], to_status, "RESULT_RECEIVED")
-    task = data.task_result
-    row = await queries.results.record_result(
-        conn,
-        tenant_id=tenant_id,
+            lifecycle.check(activity.status, to_status, "RESULT_RECEIVED")
+    result = await repo.record_result(
+        tx,
+        data,
         activity_id=activity_id,
         commerce_id=found["activity_commerce_id"] if activity_id else found["commerce_id"],
         source="RETEN_ACTIVITY" if activity_id else "STANDALONE",
-        status=data.status,
-        external_status=data.external_status,
-        provider_activity_id=data.provider_activity_id,
-        occurred_at=data.occurred_at,
-        result=task.result,
-        comment=task.comment,
-        contact_type=task.contact_type,
-        operator_external_id=task.operator_external_id,
-        future_scheduled_at=task.future_scheduled_at,
-        payload=json_param(task.payload) if task.payload is not None else None,
-        raw_payload=json_param(data.raw_payload) if data.raw_payload is not None else None,
     )
-    if activity_id is not None:
-        await move(conn, tenant_id, activity, to_status, "RESULT_RECEIVED", force=data.hard_override)
-    return to_result(row)
+    if activity is not None:
+        await lifecycle.move(tx, activity, to_status, "RESULT_RECEIVED", force=data.hard_override)
+    return result

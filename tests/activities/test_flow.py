@@ -89,13 +89,13 @@ async def test_unresolved_then_retry_after_fixing_the_commerce(client: Client, w
 
 async def dispatch_resolution(app_pool: Any, tenant: Any, activity_id: str) -> bool:
     """What the dispatcher calls just before sending an activity (its own transaction, as reten_app)."""
-    from app.activities.service import resolve_for_dispatch
-    from app.db import open_transaction
+    from app.activities.resolve import resolve_for_dispatch
+    from app.db import Tx, open_transaction
 
     async with app_pool.acquire() as conn:
         await open_transaction(conn, readonly=False, tenant_id=tenant)
         try:
-            ready = await resolve_for_dispatch(conn, tenant, uuid.UUID(activity_id))
+            ready = await resolve_for_dispatch(Tx(conn, tenant), uuid.UUID(activity_id))
         except BaseException:
             await conn.execute("rollback")
             raise

@@ -176,6 +176,6 @@ async def test_hook_calls_in_flight_are_capped_per_tenant() -> None:
 
 
 def _loopback() -> tuple[Any, ...]:
-    from app.dispatch.addresses import parse_networks
+    from app.outbound.addresses import parse_networks
 
     return parse_networks(["127.0.0.0/8"])

@@ -18,12 +18,12 @@ from signatures import refused, rotated_only_by_managers, signatures, verify
 from activities.helpers import Client, commerce, create_activity, ok
 from app.activities.hooks import HOOK_TIMEOUT, HookCaller
 from app.activities.resolution import Context
+from app.crypto import CredentialsError, KeyRing
 from app.db import queries
-from app.dispatch import signing
-from app.dispatch.addresses import parse_networks
-from app.dispatch.crypto import CredentialsError, KeyRing
-from app.dispatch.http import GuardedClient
 from app.loadtest.receiver import Receiver
+from app.outbound import signing
+from app.outbound.addresses import parse_networks
+from app.outbound.http import GuardedClient
 
 POLICIES = "/api/activity-config/attribute-policies"
 DAY = 24 * 3600

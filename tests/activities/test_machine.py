@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from activities.helpers import Client, commerce, create_activity, events, ok, result_body
-from app.activities import machine
+from app.activities import lifecycle
 from app.errors import BadRequest
 
 STATUSES = ("READY", "UNRESOLVED", "DISPATCHED", "COMPLETED", "CANCELED", "FAILED")
@@ -45,19 +45,19 @@ for source in ("READY", "UNRESOLVED", "DISPATCHED"):
     ("source", "target"), list(itertools.product((None, *STATUSES), STATUSES)), ids=lambda v: str(v)
 )
 def test_every_pair_is_allowed_exactly_as_the_lifecycle_says(source: str | None, target: str) -> None:
-    for event in machine.EVENTS:
+    for event in lifecycle.EVENTS:
         allowed = event in EXPECTED.get((source, target), set())
         if allowed:
-            machine.check(source, target, event)
+            lifecycle.check(source, target, event)
         else:
             with pytest.raises(BadRequest):
-                machine.check(source, target, event)
+                lifecycle.check(source, target, event)
 
 
 def test_nothing_leaves_a_final_status() -> None:
-    for source, target, event in itertools.product(FINAL, STATUSES, machine.EVENTS):
+    for source, target, event in itertools.product(FINAL, STATUSES, lifecycle.EVENTS):
         with pytest.raises(BadRequest, match="final status"):
-            machine.check(source, target, event)
+            lifecycle.check(source, target, event)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -133,7 +133,7 @@ operation = st.one_of(
     st.tuples(
         st.just("result"),
         st.integers(0, 3),
-        st.sampled_from(sorted(machine.RESULT_STATUS)),
+        st.sampled_from(sorted(lifecycle.RESULT_STATUS)),
         st.booleans(),
     ),
     st.tuples(st.just("retry"), st.integers(0, 3)),

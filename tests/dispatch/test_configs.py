@@ -14,7 +14,7 @@ import asyncpg
 from activities.helpers import Client, ok
 from conftest import TEST_KEY_RING, Actor, World, add_user, assert_error
 
-from app.dispatch.crypto import KeyRing, credentials_aad
+from app.crypto import KeyRing, credentials_aad
 
 PROVIDERS = "/api/dispatch-providers"
 CONFIGS = "/api/dispatch-configs"

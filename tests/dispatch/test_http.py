@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.dispatch.addresses import parse_networks
-from app.dispatch.http import MAX_BODY, DeliveryError, GuardedClient
 from app.loadtest.receiver import Receiver
+from app.outbound.addresses import parse_networks
+from app.outbound.http import MAX_BODY, DeliveryError, GuardedClient
 
 LOOPBACK = parse_networks(["127.0.0.0/8", "::1/128"])
 

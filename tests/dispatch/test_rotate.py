@@ -11,7 +11,7 @@ import pytest
 from activities.helpers import ok
 from conftest import TEST_KEY_RING, ClusterDsns, World
 
-from app.dispatch.crypto import (
+from app.crypto import (
     CredentialsError,
     KeyRing,
     credentials_aad,

@@ -20,14 +20,14 @@ from signatures import refused, rotated_only_by_managers, signatures, verify
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from app.crypto import CredentialsError, KeyRing, credentials_aad, generate_key
 from app.db import queries
-from app.dispatch import signing
-from app.dispatch.addresses import parse_networks
-from app.dispatch.crypto import CredentialsError, KeyRing, credentials_aad, generate_key
 from app.dispatch.delivery import Job, call, delivery_id
-from app.dispatch.http import GuardedClient
 from app.dispatch.keys import rotate
 from app.loadtest.receiver import Receiver
+from app.outbound import signing
+from app.outbound.addresses import parse_networks
+from app.outbound.http import GuardedClient
 
 CONFIGS = "/api/dispatch-configs"
 DAY = 24 * 3600

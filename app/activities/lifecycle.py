@@ -1,22 +1,45 @@
-"""The status machine of activities: one table, used by every path that changes an activity's status
-(create, cancel, results, retry, dispatch). ARCHITECTURE.md rule 7.
+"""The lifecycle of activities: the status machine (one table, used by every path that changes an
+activity's status: create, cancel, results, retry, dispatch; ARCHITECTURE.md rule 7) and the one way to
+apply it: ``lock`` the activity, ``move`` it (or ``cancel`` it, which does both).
 
 Every status change is written together with its status event by one SQL statement
-(``queries.activities.move``), so a transition and its event can never be separated.
+(``app.activities.repo.move``), so a transition and its event can never be separated. ``move`` takes an
+``ActivityRef``: the row ``lock`` read, or one a caller read under the same row lock (a result's
+submission context, a delivery's dispatch target).
 """
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Final
 
-from app.errors import BadRequest
+import msgspec
+
+from app.activities import repo
+from app.activities.schemas import ActivityRef, LockedActivity
+from app.db import Tx
+from app.errors import BadRequest, Conflict
 
 __all__ = (
+    "CANCELED",
+    "COMPLETED",
+    "DISPATCHED",
     "EVENTS",
+    "FAILED",
+    "READY",
+    "RESULT_STATUS",
     "STATUSES",
     "TERMINAL",
     "TRANSITIONS",
+    "UNRESOLVED",
+    "ActivityRef",
+    "DispatchAttempt",
+    "LockedActivity",
+    "cancel",
     "check",
+    "lock",
+    "move",
     "result_target",
 )
 
@@ -84,3 +107,61 @@ def check(from_status: str | None, to_status: str, event: str) -> None:
 def result_target(current: str, result_status: str) -> str:
     """The status a result leaves the activity in (the current one for a PENDING result)."""
     return RESULT_STATUS[result_status] or current
+
+
+# ---------------------------------------------------------------------------------------------------
+# Applying it
+# ---------------------------------------------------------------------------------------------------
+class DispatchAttempt(msgspec.Struct, frozen=True):
+    """What a dispatch attempt adds to its transition: the provider's id (success) or when to try again
+    (a failure that is not the last)."""
+
+    provider_activity_id: str | None = None
+    retry_at: datetime | None = None
+
+
+async def lock(tx: Tx, activity_id: uuid.UUID) -> LockedActivity:
+    """The activity, locked until the transaction ends (every status change starts here); 404 when the
+    tenant has no such activity."""
+    return await repo.lock_activity(tx, activity_id)
+
+
+async def move(
+    tx: Tx,
+    activity: ActivityRef,
+    to_status: str,
+    event: str,
+    *,
+    error_code: str | None = None,
+    error_message: str | None = None,
+    cancel_reason: str | None = None,
+    force: bool = False,
+    attempt: DispatchAttempt | None = None,
+) -> None:
+    """Apply a transition (checked by the machine unless ``force``) and write its event, atomically.
+    ``activity`` was read under its row lock; ``attempt`` records a dispatch attempt with it."""
+    if not force:
+        check(activity.status, to_status, event)
+    moved = await repo.move(
+        tx,
+        activity_id=activity.id,
+        from_status=activity.status,
+        to_status=to_status,
+        event_type=event,
+        error_code=error_code,
+        error_message=error_message,
+        cancel_reason=cancel_reason,
+        provider_activity_id=attempt.provider_activity_id if attempt else None,
+        attempted=attempt is not None,
+        retry_at=attempt.retry_at if attempt else None,
+    )
+    if moved is None:  # cannot happen under the row lock; refuse rather than write half a change
+        raise Conflict("The activity changed concurrently; retry")
+    if to_status == READY and activity.status != READY:
+        await repo.notify_ready(tx)
+
+
+async def cancel(tx: Tx, activity_id: uuid.UUID, reason: str | None) -> None:
+    """CANCELED (event CANCELED) from any status the machine allows; 400 from a final one."""
+    activity = await lock(tx, activity_id)
+    await move(tx, activity, CANCELED, "CANCELED", cancel_reason=reason)
