@@ -15,15 +15,16 @@ from typing import Any
 import asyncpg
 import msgspec
 import pytest
-from activities.helpers import commerce, ok, route_with_operator
-from conftest import TEST_KEY_RING, Actor, World, login, setup_tenant
+from activities.helpers import ok
+from conftest import TEST_KEY_RING, World, login, setup_tenant
 
 from app.config import Settings
 from app.db import create_pool
 from app.dispatch.delivery import delivery_id
 from app.dispatch.dispatcher import Dispatcher
-from app.dispatch.http import GuardedClient
 from app.loadtest.receiver import Receiver
+from app.outbound.http import GuardedClient
+from dispatch.helpers import running_dispatcher, statuses, tenant_with_tasks
 
 
 def _settings(settings: Settings, **changes: Any) -> Settings:
@@ -31,52 +32,6 @@ def _settings(settings: Settings, **changes: Any) -> Settings:
     # dispatcher send the same activity again (the killed dispatcher's subprocess has its own, short one).
     fast = {"dispatch_backoff_s": [0.0, 0.0], "dispatch_interval_s": 0.2, "dispatch_lease_s": 60.0}
     return msgspec.structs.replace(settings, **{**fast, **changes})
-
-
-async def _tenant_with_tasks(
-    client: Any, actor: Actor, app_pool: asyncpg.Pool, url: str, count: int
-) -> list[uuid.UUID]:
-    """A YOM config for SALESMAN at ``url`` (api key = the tenant id) and ``count`` READY tasks."""
-    providers = await ok(client, actor, "GET", "/api/dispatch-providers")
-    yom = next(p["id"] for p in providers if p["code"] == "YOM")
-    body = {
-        "dispatchProviderId": yom,
-        "channel": "SALESMAN",
-        "baseUrl": url,
-        "credentials": {"apiKey": str(actor.tenant_id)},
-    }
-    await ok(client, actor, "POST", "/api/dispatch-configs", 201, json=body)
-    store = await commerce(client, actor)
-    route_id, operator_id = await route_with_operator(client, actor)
-    async with app_pool.acquire() as conn, conn.transaction():
-        await conn.execute(f"set local app.tenant_id = '{actor.tenant_id}'")
-        rows = await conn.fetch(
-            """
-            with a as (
-              insert into app.activities (type, channel, status, reason, idempotency_key, scheduled_at,
-                                          commerce_id, route_id, operator_id)
-              select 'TASK', 'SALESMAN', 'READY', 'Visit', 'bulk-' || n, now(), $1, $2, $3
-                from generate_series(1, $4) n
-              returning id
-            ), e as (
-              insert into app.activity_status_events (activity_id, event_type, to_status)
-              select id, 'CREATED', 'READY' from a
-              returning 1
-            )
-            select id from a
-            """,
-            uuid.UUID(store["id"]),
-            uuid.UUID(route_id),
-            uuid.UUID(operator_id),
-            count,
-        )
-    return [r["id"] for r in rows]
-
-
-async def _statuses(app_pool: asyncpg.Pool, tenant: uuid.UUID) -> Counter[str]:
-    async with app_pool.acquire() as conn, conn.transaction():
-        await conn.execute(f"set local app.tenant_id = '{tenant}'")
-        return Counter(dict(await conn.fetch("select status, count(*) from app.activities group by status")))
 
 
 async def _events(app_pool: asyncpg.Pool, tenant: uuid.UUID, event: str) -> Counter[uuid.UUID]:
@@ -114,7 +69,7 @@ async def test_every_ready_activity_is_delivered_once_across_tenants(
     async with Receiver() as receiver:
         ids = {}
         for actor, count in ((world.admin_a, 334), (world.admin_b, 333), (admin_c, 333)):
-            ids[actor.tenant_id] = await _tenant_with_tasks(client, actor, app_pool, receiver.url, count)
+            ids[actor.tenant_id] = await tenant_with_tasks(client, actor, app_pool, receiver.url, count)
         fast = _settings(settings)
         await _drain(Dispatcher(fast), settings=fast)
     expected = {delivery_id(t, a) for t, acts in ids.items() for a in acts}
@@ -123,7 +78,7 @@ async def test_every_ready_activity_is_delivered_once_across_tenants(
     # fair: the first requests already come from every tenant (their keys differ)
     assert {r.headers["x-api-key"] for r in receiver.requests[:30]} == {str(t) for t in ids}
     for tenant, acts in ids.items():
-        assert await _statuses(app_pool, tenant) == Counter({"DISPATCHED": len(acts)})
+        assert await statuses(app_pool, tenant) == Counter({"DISPATCHED": len(acts)})
         assert set((await _events(app_pool, tenant, "DISPATCH_SUCCESS")).values()) == {1}
 
 
@@ -132,7 +87,7 @@ async def test_an_outage_is_retried_with_the_same_delivery_id(
 ) -> None:
     async with Receiver() as gone:
         port, url = gone.port, gone.url
-    acts = await _tenant_with_tasks(client, world.admin_a, app_pool, url, 20)
+    acts = await tenant_with_tasks(client, world.admin_a, app_pool, url, 20)
     fast = _settings(settings)
     dispatcher = Dispatcher(fast)
     pool = await create_pool(fast)
@@ -148,7 +103,7 @@ async def test_an_outage_is_retried_with_the_same_delivery_id(
         await pool.close()
     per_id = Counter(r.headers["x-reten-delivery-id"] for r in receiver.requests)
     assert set(per_id) == {delivery_id(world.tenant_a, a) for a in acts} and set(per_id.values()) == {2}
-    assert await _statuses(app_pool, world.tenant_a) == Counter({"DISPATCHED": 20})
+    assert await statuses(app_pool, world.tenant_a) == Counter({"DISPATCHED": 20})
     assert set((await _events(app_pool, world.tenant_a, "DISPATCH_FAILED")).values()) == {2}
 
 
@@ -157,10 +112,10 @@ async def test_a_provider_down_for_good_fails_after_three_attempts(
 ) -> None:
     async with Receiver() as gone:
         url = gone.url
-    acts = await _tenant_with_tasks(client, world.admin_a, app_pool, url, 10)
+    acts = await tenant_with_tasks(client, world.admin_a, app_pool, url, 10)
     fast = _settings(settings)
     await _drain(Dispatcher(fast), settings=fast)
-    assert await _statuses(app_pool, world.tenant_a) == Counter({"FAILED": 10})
+    assert await statuses(app_pool, world.tenant_a) == Counter({"FAILED": 10})
     failed = await _events(app_pool, world.tenant_a, "DISPATCH_FAILED")
     assert failed == Counter(dict.fromkeys(acts, 3))
     events = await ok(client, world.admin_a, "GET", f"/api/activities/{acts[0]}/status-events")
@@ -174,12 +129,12 @@ async def test_two_dispatchers_never_deliver_one_activity_twice(
     client: Any, world: World, settings: Settings, app_pool: asyncpg.Pool
 ) -> None:
     async with Receiver(delay_s=0.01) as receiver:
-        acts = await _tenant_with_tasks(client, world.admin_a, app_pool, receiver.url, 300)
+        acts = await tenant_with_tasks(client, world.admin_a, app_pool, receiver.url, 300)
         fast = _settings(settings, dispatch_batch_per_tenant=40)
         await _drain(Dispatcher(fast), Dispatcher(fast), settings=fast)
     got = Counter(r.headers["x-reten-delivery-id"] for r in receiver.requests)
     assert set(got) == {delivery_id(world.tenant_a, a) for a in acts} and set(got.values()) == {1}
-    assert await _statuses(app_pool, world.tenant_a) == Counter({"DISPATCHED": 300})
+    assert await statuses(app_pool, world.tenant_a) == Counter({"DISPATCHED": 300})
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="SIGKILL of a real subprocess")
@@ -187,7 +142,7 @@ async def test_a_dispatcher_killed_mid_batch_leaves_nothing_stuck(
     client: Any, world: World, settings: Settings, app_pool: asyncpg.Pool
 ) -> None:
     async with Receiver(delay_s=1.0) as receiver:
-        acts = await _tenant_with_tasks(client, world.admin_a, app_pool, receiver.url, 40)
+        acts = await tenant_with_tasks(client, world.admin_a, app_pool, receiver.url, 40)
         env = {
             **os.environ,
             "RETEN_ENV": "test",
@@ -208,12 +163,12 @@ async def test_a_dispatcher_killed_mid_batch_leaves_nothing_stuck(
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
         assert receiver.requests and len(receiver.requests) < 40
-        assert (await _statuses(app_pool, world.tenant_a))["READY"] > 0  # claimed, then abandoned
+        assert (await statuses(app_pool, world.tenant_a))["READY"] > 0  # claimed, then abandoned
         await asyncio.sleep(2.2)  # the leases of the killed dispatcher expire
         receiver.delay_s = 0.0
         fast = _settings(settings)
         await _drain(Dispatcher(fast), settings=fast)
-    assert await _statuses(app_pool, world.tenant_a) == Counter({"DISPATCHED": 40})
+    assert await statuses(app_pool, world.tenant_a) == Counter({"DISPATCHED": 40})
     per_id = Counter(r.headers["x-reten-delivery-id"] for r in receiver.requests)
     assert set(per_id) == {delivery_id(world.tenant_a, a) for a in acts}  # a resend reuses its id
 
@@ -226,7 +181,6 @@ async def test_a_claim_never_outlives_its_lease_waiting_in_the_queue(
     claims what its calls can send within the lease, each claim carries its token, and a call starts
     (renewing the lease) only under its own token. Two dispatchers with a short lease and a slow provider:
     every delivery id arrives once."""
-    from dispatch.test_manual_dispatch_race import running_dispatcher
 
     short = {
         "dispatch_lease_s": 2.5,
@@ -236,10 +190,10 @@ async def test_a_claim_never_outlives_its_lease_waiting_in_the_queue(
         "dispatch_backoff_s": [0.0, 0.0],
     }
     async with Receiver(delay_s=1.0) as receiver:
-        acts = await _tenant_with_tasks(client, world.admin_a, app_pool, receiver.url, 40)
+        acts = await tenant_with_tasks(client, world.admin_a, app_pool, receiver.url, 40)
         async with running_dispatcher(settings, **short), running_dispatcher(settings, **short):
             for _ in range(600):
-                if await _statuses(app_pool, world.tenant_a) == Counter({"DISPATCHED": 40}):
+                if await statuses(app_pool, world.tenant_a) == Counter({"DISPATCHED": 40}):
                     break
                 await asyncio.sleep(0.1)
             await asyncio.sleep(3.0)  # a lease and more: a second send of anything would arrive now

@@ -15,8 +15,7 @@ from conftest import World
 from app.config import Settings
 from app.dispatch.dispatcher import CHANNEL
 from app.loadtest.receiver import Receiver
-from dispatch.test_dispatcher import _statuses, _tenant_with_tasks
-from dispatch.test_manual_dispatch_race import running_dispatcher
+from dispatch.helpers import running_dispatcher, statuses, tenant_with_tasks
 
 
 async def _until(condition: Any, timeout_s: float) -> float:
@@ -33,15 +32,15 @@ async def test_a_tenant_whose_provider_hangs_does_not_delay_another_tenants_deli
 ) -> None:
     defaults = {"dispatch_concurrency": 16, "dispatch_concurrency_per_tenant": 8, "dispatch_lease_s": 60.0}
     async with Receiver() as fast, Receiver(delay_s=3600) as dead:
-        await _tenant_with_tasks(client, world.admin_a, app_pool, dead.url, 10_000)
+        await tenant_with_tasks(client, world.admin_a, app_pool, dead.url, 10_000)
         # One cycle is the wake interval plus a call's timeout; B is woken by NOTIFY and waits for neither.
         async with running_dispatcher(settings, dispatch_interval_s=30.0, **defaults):
             await _until(lambda: _true(len(dead.requests) >= 8), 10)
-            await _tenant_with_tasks(client, world.admin_b, app_pool, fast.url, 10)
+            await tenant_with_tasks(client, world.admin_b, app_pool, fast.url, 10)
             async with app_pool.acquire() as conn:
                 await conn.execute("select pg_notify($1, $2)", CHANNEL, str(world.tenant_b))
             took = await _until(
-                lambda: _equal(_statuses(app_pool, world.tenant_b), Counter({"DISPATCHED": 10})), 5
+                lambda: _equal(statuses(app_pool, world.tenant_b), Counter({"DISPATCHED": 10})), 5
             )
             a_calls = len(dead.requests)
             # A's provider now fails at once and drops what hangs: the dispatcher stops without waiting

@@ -16,7 +16,7 @@ from app.config import Settings
 from app.dispatch.dispatcher import LISTENER_NAME
 from app.embedded import ClusterDsns
 from app.loadtest.receiver import Receiver
-from dispatch.test_manual_dispatch_race import new_tasks, running_dispatcher, yom_config
+from dispatch.helpers import new_tasks, running_dispatcher, yom_config
 
 HEARD_WITHIN_S = 5.0
 

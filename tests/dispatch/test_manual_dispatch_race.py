@@ -6,68 +6,20 @@ twice."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
 
-import msgspec
 import pytest
-from activities.helpers import commerce, create_task, ok, route_with_operator
-from conftest import Actor, World, assert_error
+from activities.helpers import ok
+from conftest import World, assert_error
 
 from app.config import Settings
 from app.dispatch.delivery import delivery_id
-from app.dispatch.dispatcher import Dispatcher
 from app.loadtest.receiver import Receiver
+from dispatch.helpers import new_tasks, running_dispatcher, yom_config
 
 ROUNDS = 12
-
-
-@contextlib.asynccontextmanager
-async def running_dispatcher(settings: Settings, **overrides: Any) -> AsyncIterator[Dispatcher]:
-    """A dispatcher on its own thread and event loop, as it runs beside the API in production (a separate
-    process): the test client blocks the test's loop while a request is served."""
-    fast = msgspec.structs.replace(
-        settings,
-        **{"dispatch_backoff_s": [60.0, 60.0], "dispatch_interval_s": 0.5, "dispatch_lease_s": 60.0}
-        | overrides,
-    )
-    dispatcher = Dispatcher(fast)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_until_complete, args=(dispatcher.run(),), daemon=True)
-    thread.start()
-    try:
-        await asyncio.sleep(0.5)  # listening
-        yield dispatcher
-    finally:
-        loop.call_soon_threadsafe(dispatcher.stop.set)
-        await asyncio.to_thread(thread.join, 30)
-        assert not thread.is_alive()
-        loop.close()
-
-
-async def yom_config(client: Any, actor: Actor, url: str) -> None:
-    providers = await ok(client, actor, "GET", "/api/dispatch-providers")
-    body = {
-        "dispatchProviderId": next(p["id"] for p in providers if p["code"] == "YOM"),
-        "channel": "SALESMAN",
-        "baseUrl": url,
-        "credentials": {"apiKey": "race-key"},
-    }
-    await ok(client, actor, "POST", "/api/dispatch-configs", 201, json=body)
-
-
-async def new_tasks(client: Any, actor: Actor) -> Any:
-    store = await commerce(client, actor)
-    route_id, operator_id = await route_with_operator(client, actor)
-
-    async def one() -> dict[str, Any]:
-        return await create_task(client, actor, store["id"], route_id, operator_id)
-
-    return one
 
 
 async def test_manual_dispatch_answers_204_whoever_delivers(
