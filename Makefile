@@ -33,8 +33,9 @@ fuzz: $(VENV)/.synced ## the schemathesis fuzzer of tests/test_openapi_fuzz.py, 
 soak: $(VENV)/.synced ## the reliability suite SOAK_ROUNDS times in a row (default 20): a fault test that fails one run in twenty shows here
 	for round in $$(seq 1 $${SOAK_ROUNDS:-20}); do echo "soak round $$round"; $(RUN) pytest tests/reliability -q -p no:cacheprovider || exit 1; done
 
-lint: $(VENV)/.synced ## ruff and hadolint
+lint: $(VENV)/.synced ## ruff, mypy --strict over app/ (pyproject.toml) and hadolint
 	$(RUN) ruff check .
+	$(RUN) mypy
 	$(RUN) hadolint --failure-threshold warning Containerfile
 
 migrate: $(VENV)/.synced
