@@ -51,6 +51,8 @@ __all__ = (
     "provide_transactions",
     "provide_tx",
     "queries",
+    "rate_borrow",
+    "rate_forget",
     "request_transaction",
     "statements",
     "tenant_lock",
@@ -235,6 +237,29 @@ async def ping(conn: asyncpg.Connection) -> None:
 
 async def database_exists(conn: asyncpg.Connection, name: str) -> bool:
     return bool(await queries.db.database_exists(conn, name=name))
+
+
+def rate_borrow(
+    conn: asyncpg.Connection,
+    *,
+    buckets: list[str],
+    rates: list[float],
+    bursts: list[float],
+    returned: list[float],
+    debts: list[float],
+    wants: list[float],
+) -> AsyncIterator[asyncpg.Record]:
+    """Settle a process's use of shared rate-limit buckets and borrow for the next interval: (bucket,
+    granted) rows (app/ratelimit.py)."""
+    rows: AsyncIterator[asyncpg.Record] = queries.db.rate_borrow(
+        conn, buckets=buckets, rates=rates, bursts=bursts, returned=returned, debts=debts, wants=wants
+    )
+    return rows
+
+
+async def rate_forget(conn: asyncpg.Connection, idle_s: float) -> None:
+    """Drop shared rate-limit buckets idle for ``idle_s`` seconds (full again by then)."""
+    await queries.db.rate_forget(conn, idle_s=idle_s)
 
 
 async def plan_with_values(tx: Tx) -> None:

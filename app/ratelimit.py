@@ -16,7 +16,8 @@ from collections.abc import AsyncIterator, Hashable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from app.dispatch.addresses import Network
+from app.db import rate_borrow, rate_forget
+from app.outbound.addresses import Network
 
 __all__ = ("SharedBuckets", "TokenBucket", "client_address", "shared_limits_lifespan")
 
@@ -129,7 +130,7 @@ class SharedBuckets:
         self._stock: dict[Hashable, float] = {}
         self._used: dict[Hashable, float] = {}  # admitted since the last sync (stock or credit)
         self._credit: dict[Hashable, float] = {}  # admitted without a token, to pay at the next sync
-        self._denied: dict[Hashable, int] = {}
+        self._denied: dict[Hashable, float] = {}
         self._dry: set[Hashable] = set()  # the shared bucket had less than wanted at the last sync
 
     def name(self, key: Hashable) -> str:
@@ -144,7 +145,7 @@ class SharedBuckets:
         elif key not in self._dry and self._credit.get(key, 0.0) < self.credit:
             self._credit[key] = self._credit.get(key, 0.0) + 1.0
         else:
-            self._denied[key] = self._denied.get(key, 0) + 1
+            self._denied[key] = self._denied.get(key, 0.0) + 1.0
             return max(self.interval_s, 1.0 / self.rate)
         self._used[key] = self._used.get(key, 0.0) + 1.0
         return 0.0
@@ -168,14 +169,19 @@ class SharedBuckets:
         """The buckets this process must settle or borrow for (a dry one until it is known to refill)."""
         return [k for k in {*self._stock, *self._used, *self._credit, *self._denied, *self._dry}]
 
-    async def sync(self, conn: Any, borrow: Any) -> None:
-        """Settle and borrow for every bucket in use, in one statement (``borrow``: the query). What
+    async def sync(self, conn: Any) -> None:
+        """Settle and borrow for every bucket in use, in one statement (``app.db.rate_borrow``). What
         requests did while it ran is kept; a sync that fails changes nothing, so a process that cannot
         reach the database admits no more than its stock and one interval's credit (it fails closed)."""
         keys = sorted(self.pending(), key=self.name)  # one lock order for every process
         if not keys:
             return
-        tables = {"stock": self._stock, "used": self._used, "credit": self._credit, "denied": self._denied}
+        tables: dict[str, dict[Hashable, float]] = {
+            "stock": self._stock,
+            "used": self._used,
+            "credit": self._credit,
+            "denied": self._denied,
+        }
         sent = {name: {k: table.get(k, 0.0) for k in keys} for name, table in tables.items()}
         # About twice the last interval's demand. A bucket idle for a whole interval gives its stock back
         # and asks nothing, so it leaves this process's books (its next request goes on credit) - unless
@@ -185,7 +191,7 @@ class SharedBuckets:
             min(self.burst, max(1.0, demand[k])) if demand[k] else (1.0 if k in self._dry else 0.0)
             for k in keys
         ]
-        rows = borrow(
+        rows = rate_borrow(
             conn,
             buckets=[self.name(k) for k in keys],
             rates=[self.rate] * len(keys),
@@ -232,8 +238,6 @@ async def shared_limits_lifespan(app: Any) -> AsyncIterator[None]:
     which is when limits matter."""
     import asyncpg
 
-    from app.db import queries
-
     services = app.state.services
     settings = app.state.settings
     conn: asyncpg.Connection | None = None
@@ -260,9 +264,9 @@ async def shared_limits_lifespan(app: Any) -> AsyncIterator[None]:
                         server_settings={"application_name": SYNC_CONNECTION_NAME},
                     )
                 for b in buckets:
-                    await b.sync(conn, queries.db.rate_borrow)
+                    await b.sync(conn)
                 if time.monotonic() >= forget_at:  # buckets idle this long are full again: drop them
-                    await queries.db.rate_forget(conn, idle_s=IDLE_BUCKET_S)
+                    await rate_forget(conn, IDLE_BUCKET_S)
                     forget_at = time.monotonic() + IDLE_BUCKET_S / 10
             except Exception as exc:  # the database is away: stock and one interval's credit only
                 log.warning("rate_limit_sync_failed", extra={"exc_type": type(exc).__name__})

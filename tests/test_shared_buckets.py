@@ -9,7 +9,6 @@ import uuid
 import asyncpg
 import pytest
 
-from app.db import queries
 from app.ratelimit import SharedBuckets
 
 
@@ -17,9 +16,9 @@ async def test_an_idle_bucket_gives_its_stock_back_and_leaves_the_books(app_pool
     bucket, key = SharedBuckets(f"t{uuid.uuid4().hex[:8]}", 10, 20), uuid.uuid4()
     async with app_pool.acquire() as conn:
         assert bucket.take(key) == 0  # on credit: nothing borrowed yet
-        await bucket.sync(conn, queries.db.rate_borrow)
+        await bucket.sync(conn)
         assert bucket.pending() == [key]  # it borrowed for the next interval
-        await bucket.sync(conn, queries.db.rate_borrow)  # an interval with no request
+        await bucket.sync(conn)  # an interval with no request
         assert bucket.pending() == []
 
 
@@ -31,7 +30,7 @@ async def test_two_processes_admit_the_burst_between_them(app_pool: asyncpg.Pool
         for _ in range(10):  # ten intervals of demand far above the limit, in both processes
             for process in (one, two):
                 admitted += sum(process.take(key) == 0 for _ in range(10))
-                await process.sync(conn, queries.db.rate_borrow)
+                await process.sync(conn)
     assert 20 <= admitted <= 20 + 2 * one.credit, admitted
 
 
@@ -41,12 +40,11 @@ async def test_a_failed_sync_changes_nothing(app_pool: asyncpg.Pool) -> None:
         assert bucket.take(key) == 0
     assert bucket.take(key) > 0  # credit spent, no stock: refused until a sync
 
-    def unreachable(_conn: object, **_params: object) -> object:  # the statement cannot be sent
-        raise OSError("the database is away")
-
-    with pytest.raises(OSError):
-        await bucket.sync(None, unreachable)
+    async with app_pool.acquire() as dead:
+        dead.terminate()  # the statement cannot be sent
+        with pytest.raises(asyncpg.InterfaceError):
+            await bucket.sync(dead)
     assert bucket.take(key) > 0  # still refused: it failed closed
     async with app_pool.acquire() as conn:
-        await bucket.sync(conn, queries.db.rate_borrow)
+        await bucket.sync(conn)
     assert bucket.take(key) == 0
