@@ -2,9 +2,9 @@
 app's own route table.
 
 ``MATRIX`` names every (method, path) of ``app.routes`` under /api with the access it declares (mode and
-permission, compared with the handler's ``opt``) and what tenant A's ADMIN gets when the route's path is
-filled with tenant B's objects. A route the app has and the table lacks (or the other way round) fails
-``test_matrix_names_every_route``, naming it.
+permission, compared with the ``RoutePolicy`` of its handler) and what tenant A's ADMIN gets when the
+route's path is filled with tenant B's objects. A route the app has and the table lacks (or the other way
+round) fails ``test_matrix_names_every_route``, naming it.
 
 The sweep seeds tenant B with an object of every kind, snapshots B's rows (as the owner, in B's context:
 row-level security is forced even for the owner), then calls every route as each caller of ``CALLERS``:
@@ -21,7 +21,14 @@ row-level security is forced even for the owner), then calls every route as each
 and a Bearer token on an API-key-only route -> 401. Afterwards B's rows must be identical, and no response
 of the sweep may carry an id of tenant B's (nor its slug or its users' emails). Bodies are minimal valid
 ones, so a 404 is the tenant decision and not a validation error; creates in A reuse B's natural keys
-(external ids, codes, priorities, channels) to show that they are per tenant."""
+(external ids, codes, priorities, channels) to show that they are per tenant.
+
+Method swaps (T7): every path of the route table (the matrix's, filled with B's objects, and the
+operational ones), called with each method of ``SWAPS`` it does not declare, by every caller above and by
+B's own ADMIN (``jwt_b``, who could change those objects), answers 405 with the documented error body and
+an ``Allow`` naming exactly the path's methods; never anything else (no 2xx, no 401/403/404 that would
+mean a handler ran), and neither tenant's rows change. OPTIONS is declared on every path (its answer,
+``Allow``, is tests/test_bad_input.py's)."""
 
 from __future__ import annotations
 
@@ -40,6 +47,7 @@ from litestar import Litestar
 from litestar.routes import HTTPRoute
 
 from app.auth.permissions import ROLE_PERMISSIONS
+from app.policy import RoutePolicy
 
 Mode = Literal["public", "user", "tenant", "tenant_jwt", "api_key"]
 Seed = dict[str, str]
@@ -441,6 +449,10 @@ MATRIX: dict[tuple[str, str], Row] = {
 
 CALLERS = ("anon", "jwt_a", "jwt_a_hdr_b", "key_a", "key_a_lacking", "key_a_hdr_b", "key_revoked")
 TAGS = {"jwt_a": "", "key_a": "-k"}
+# The methods a path is called with when it does not declare them (T7), and the path parameters of the
+# operational routes (the matrix fills its own with B's objects).
+SWAPS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "TRACE")
+OPERATIONAL_FILLS = {"path": "openapi.json"}
 
 
 def expected(r: Row, caller: str) -> int | None:
@@ -466,23 +478,24 @@ def expected(r: Row, caller: str) -> int | None:
 
 
 # ---- the route table --------------------------------------------------------------------------------
-def app_routes(app: Litestar) -> dict[tuple[str, str], dict[str, Any]]:
-    """(method, path) -> the handler's opt, for every route of the app but HEAD/OPTIONS."""
-    out: dict[tuple[str, str], dict[str, Any]] = {}
+def app_routes(app: Litestar) -> dict[tuple[str, str], RoutePolicy | None]:
+    """(method, path) -> the handler's policy (``RoutePolicy.of``: a route under /api that declares none is
+    a plain tenant route), for every route of the app but HEAD/OPTIONS; None for an ASGI route."""
+    out: dict[tuple[str, str], RoutePolicy | None] = {}
     for route in app.routes:
         if not isinstance(route, HTTPRoute):
-            out[("ASGI", route.path)] = {}
+            out[("ASGI", route.path)] = None
             continue
         for method, (handler, _) in route.route_handler_map.items():
             if method not in ("HEAD", "OPTIONS"):
-                out[(method, route.path)] = handler.opt
+                out[(method, route.path)] = RoutePolicy.of(handler, route.path)
     return out
 
 
 def coverage_problems(app: Litestar) -> list[str]:
     problems: list[str] = []
     routes = app_routes(app)
-    for (method, path), opt in sorted(routes.items()):
+    for (method, path), policy in sorted(routes.items()):
         if not path.startswith("/api"):
             if not path.startswith(OPERATIONAL):
                 problems.append(f"{method} {path}: a route outside /api the matrix does not know")
@@ -491,7 +504,7 @@ def coverage_problems(app: Litestar) -> list[str]:
         if entry is None:
             problems.append(f"{method} {path}: missing from MATRIX (add its access and expected answers)")
             continue
-        declared = (opt.get("auth", "tenant"), opt.get("permission"))  # no mode under /api: tenant
+        declared = (policy.auth, policy.permission) if policy is not None else ("ASGI", None)
         if declared != (entry.mode, entry.permission):
             problems.append(
                 f"{method} {path}: declares {declared}, MATRIX says {(entry.mode, entry.permission)}"
@@ -597,20 +610,22 @@ async def foreign_ids(
 
 
 def url_of(path: str, r: Row, s: Seed) -> str:
+    """``path`` with each parameter the Seed entry ``r`` fills it with (a parameter ``r`` does not fill: the
+    entry of its own name)."""
     fill = dict(r.fill)
-    return re.sub(r"\{(\w+):\w+\}", lambda m: s[fill[m[1]]], path)
+    return re.sub(r"\{(\w+):\w+\}", lambda m: s[fill.get(m[1], m[1])], path)
 
 
-# ---- the sweep --------------------------------------------------------------------------------------------
-async def test_cross_tenant_authorization_matrix(
-    client: Client, world: World, owner_pool: asyncpg.Pool
-) -> None:
-    assert not coverage_problems(client.app), "see test_matrix_names_every_route"
+# ---- the callers --------------------------------------------------------------------------------------
+Headers = Callable[[Row, int], dict[str, str]]
+
+
+async def callers(client: Client, world: World) -> dict[str, Headers]:
+    """Each caller's headers for the n-th route of a sweep (every one of CALLERS, and B's ADMIN, ``jwt_b``),
+    after making A's API keys: every ADMIN permission (three, so no key's rate budget runs out), every one
+    but the route's own (one per permission), and a revoked one."""
     a, tenant_b = world.admin_a, world.tenant_b
-    s = await seed_b(client, world)
 
-    # A's API keys: every ADMIN permission (three, so no key's rate budget runs out), every one but the
-    # route's own (one per permission), and a revoked one.
     async def new_key(permissions: list[str]) -> dict[str, Any]:
         body = {"name": "matrix", "permissions": permissions}
         created: dict[str, Any] = await ok(client, a, "POST", "/api/api-keys", 201, json=body)
@@ -623,6 +638,27 @@ async def test_cross_tenant_authorization_matrix(
         lacking[permission] = (await new_key(rest))["plaintextKey"]
     revoked = await new_key(["VIEW_ACTIVITIES"])
     await ok(client, a, "POST", f"/api/api-keys/{revoked['id']}/revoke")
+    return {
+        "anon": lambda r, n: {},
+        "jwt_a": lambda r, n: a.headers(),
+        "jwt_a_hdr_b": lambda r, n: a.headers(tenant_b),
+        "key_a": lambda r, n: {"x-api-key": full[n % len(full)]},
+        "key_a_lacking": lambda r, n: {"x-api-key": lacking[r.permission]},
+        "key_a_hdr_b": lambda r, n: {"x-api-key": full[n % len(full)], "x-tenant-id": str(tenant_b)},
+        "key_revoked": lambda r, n: {"x-api-key": revoked["plaintextKey"]},
+        "jwt_b": lambda r, n: world.admin_b.headers(),
+    }
+
+
+# ---- the sweep --------------------------------------------------------------------------------------------
+async def test_cross_tenant_authorization_matrix(
+    client: Client, world: World, owner_pool: asyncpg.Pool
+) -> None:
+    assert not coverage_problems(client.app), "see test_matrix_names_every_route"
+    tenant_b = world.tenant_b
+    s = await seed_b(client, world)
+
+    headers_of = await callers(client, world)
 
     # Controls: B's ADMIN reads each of its objects the sweep names (the ids are live, the 404s are the
     # tenant decision).
@@ -643,15 +679,6 @@ async def test_cross_tenant_authorization_matrix(
     b_strings = {"tenant-b", "admin@b.test", "fde@b.test"}
     client.cookies.clear()  # anonymous means no refresh cookie from the logins above
 
-    headers_of = {
-        "anon": lambda r, n: {},
-        "jwt_a": lambda r, n: a.headers(),
-        "jwt_a_hdr_b": lambda r, n: a.headers(tenant_b),
-        "key_a": lambda r, n: {"x-api-key": full[n % len(full)]},
-        "key_a_lacking": lambda r, n: {"x-api-key": lacking[r.permission]},
-        "key_a_hdr_b": lambda r, n: {"x-api-key": full[n % len(full)], "x-tenant-id": str(tenant_b)},
-        "key_revoked": lambda r, n: {"x-api-key": revoked["plaintextKey"]},
-    }
     problems: list[str] = []
     calls = 0
     started = time.monotonic()
@@ -677,6 +704,59 @@ async def test_cross_tenant_authorization_matrix(
     problems += [f"tenant B's rows changed in app.{t}" for t in changed]
     print(f"\nT1/T7: {len(MATRIX)} routes, {calls} calls in {took:.1f} s; {len(b_ids)} ids of B watched")
     assert not problems, f"{len(problems)} problem(s):\n  " + "\n  ".join(problems)
+
+
+async def test_undeclared_methods_answer_405(client: Client, world: World, owner_pool: asyncpg.Pool) -> None:
+    """T7: each path called with every method of SWAPS it does not declare, by every caller: 405 (see the
+    module's docstring), and no row of either tenant changes."""
+    assert not coverage_problems(client.app), "see test_matrix_names_every_route"
+    s = await seed_b(client, world)
+    headers_of = await callers(client, world)
+    declared: dict[str, set[str]] = {}
+    for method, path in app_routes(client.app):
+        if method != "ASGI":
+            declared.setdefault(path, set()).add(method)
+    # Each path once, filled with B's objects; its row lends the sweep a body and a permission.
+    rows = {path: r for (_, path), r in MATRIX.items()}
+    plain = Row("public", None)
+    before = {t: await snapshot(owner_pool, t) for t in (world.tenant_a, world.tenant_b)}
+    b_ids = await foreign_ids(owner_pool, before[world.tenant_b], before[world.tenant_a])
+    b_strings = {"tenant-b", "admin@b.test", "fde@b.test"}
+    client.cookies.clear()  # anonymous means no refresh cookie from the logins above
+
+    problems: list[str] = []
+    calls = 0
+    started = time.monotonic()
+    for n, (path, methods) in enumerate(sorted(declared.items())):
+        r = rows.get(path, plain)
+        url = url_of(path, r, s) if path in rows else url_of(path, r, OPERATIONAL_FILLS)
+        allow = methods | {"OPTIONS"}
+        body = next((w.body for (m, p), w in MATRIX.items() if p == path and w.body is not None), None)
+        for method in sorted(set(SWAPS) - methods):
+            for caller in (*CALLERS, "jwt_b"):
+                kwargs: dict[str, Any] = {"headers": headers_of[caller](r, n)}
+                if method in ("POST", "PUT", "PATCH"):
+                    kwargs["json"] = body(s, "-swap") if body is not None else {}
+                response = await client.request(method, url, **kwargs)
+                calls += 1
+                label = f"{method} {path} as {caller}"
+                if method == "HEAD":  # no body to read
+                    if response.status_code != 405:
+                        problems.append(f"{label}: expected 405, got {response.status_code}")
+                else:
+                    problems += check(label, response, 405, b_ids, b_strings)
+                named = {m.strip() for m in response.headers.get("allow", "").split(",") if m.strip()}
+                if response.status_code == 405 and named != allow:
+                    problems.append(f"{label}: Allow names {sorted(named)}, the path has {sorted(allow)}")
+    took = time.monotonic() - started
+    for tenant_id, rows_before in before.items():
+        after = await snapshot(owner_pool, tenant_id)
+        for table in sorted(rows_before.keys() | after.keys()):
+            if rows_before.get(table) != after.get(table):
+                problems.append(f"tenant {tenant_id}'s rows changed in app.{table}")
+    print(f"\nT7: {len(declared)} paths, {calls} calls with an undeclared method in {took:.1f} s")
+    assert calls > 0
+    assert not problems, f"{len(problems)} problem(s):\n  " + "\n  ".join(problems[:40])
 
 
 def check(label: str, response: Response, want: int, b_ids: set[str], b_strings: set[str]) -> list[str]:
