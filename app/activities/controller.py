@@ -10,7 +10,7 @@ from datetime import datetime
 from litestar import Controller, get, patch, post
 from litestar.di import Provide
 
-from app.activities import create, lifecycle, resolve, service
+from app.activities import create, lifecycle, repo, resolve, service
 from app.activities.hooks import HookAnswers
 from app.activities.schemas import (
     Activity,
@@ -113,7 +113,7 @@ class ActivityController(Controller):
         search: Search | None = None,
     ) -> Page[Activity]:
         require_offset(scheduled_from=scheduled_from, scheduled_to=scheduled_to)
-        return await service.list_activities(
+        return await repo.list_activities(
             tx,
             pagination,
             status=status,
@@ -129,7 +129,7 @@ class ActivityController(Controller):
         "/{activity_id:uuid}", operation_id="GetActivity", summary="One activity", **access("VIEW_ACTIVITIES")
     )
     async def get_activity(self, tx: Tx, activity_id: uuid.UUID) -> Activity:
-        return await service.get(tx, activity_id)
+        return await repo.get_activity(tx, activity_id)
 
     @patch(
         "/{activity_id:uuid}/cancel",

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from app.activities import lifecycle, repo, service
+from app.activities import lifecycle, repo
 from app.activities.hooks import HookAnswers, HooksNeeded, due_hooks
 from app.activities.resolution import Context, Policy, resolve_attribute, resolve_target
 from app.activities.schemas import Activity, LockedActivity, ManualResolve, TargetUser
@@ -162,7 +162,7 @@ async def retry_resolution(tx: Tx, activity_id: uuid.UUID, answers: HookAnswers 
         await _unresolved(tx, activity, "RESOLUTION_RETRY_FAILED", failed)
     else:
         await lifecycle.move(tx, activity, lifecycle.READY, "RESOLUTION_RETRY_SUCCESS")
-    return await service.get(tx, activity_id)
+    return await repo.get_activity(tx, activity_id)
 
 
 async def resolve_for_dispatch(tx: Tx, activity_id: uuid.UUID, answers: HookAnswers | None = None) -> bool:
