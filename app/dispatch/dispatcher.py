@@ -32,6 +32,7 @@ from app.config import Settings
 from app.db import create_pool, tenant_transaction
 from app.dispatch import repo
 from app.dispatch.delivery import deliver
+from app.errors import ServiceUnavailable
 from app.outbound.http import TIMEOUT, GuardedClient
 from app.state import Services
 
@@ -41,6 +42,12 @@ CHANNEL = "reten_activity_ready"
 LISTENER_NAME = "reten-dispatcher-listen"
 RELISTEN_S = 1.0
 log = logging.getLogger("reten.dispatcher")
+
+
+# What a round meets while the database is away; the next round tries again. ServiceUnavailable: a claim's
+# transaction found no connection (tenant_transaction), as when the database goes away after the round's
+# first read.
+ROUND_FAILURES = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ServiceUnavailable)
 
 
 class Dispatcher:
@@ -91,7 +98,7 @@ class Dispatcher:
                         listener = await self.listen()
                     try:
                         found = await self.round(pool, client, wait=False)
-                    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    except ROUND_FAILURES as exc:
                         log.warning("dispatch_round_failed", extra={"exc_type": type(exc).__name__})
                         found = 0
                     if found and sum(self.claimed.values()) < self.round_budget():

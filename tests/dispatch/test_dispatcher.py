@@ -22,6 +22,7 @@ from app.config import Settings
 from app.db import create_pool
 from app.dispatch.delivery import delivery_id
 from app.dispatch.dispatcher import Dispatcher
+from app.errors import ServiceUnavailable
 from app.loadtest.receiver import Receiver
 from app.outbound.http import GuardedClient
 from dispatch.helpers import running_dispatcher, statuses, tenant_with_tasks
@@ -201,3 +202,22 @@ async def test_a_claim_never_outlives_its_lease_waiting_in_the_queue(
     assert set(got) == {delivery_id(world.tenant_a, a) for a in acts}
     assert set(got.values()) == {1}, [n for n in got.values() if n > 1]
     assert set((await _events(app_pool, world.tenant_a, "DISPATCH_SUCCESS")).values()) == {1}
+
+
+async def test_a_round_that_finds_no_connection_does_not_stop_the_dispatcher(settings: Settings) -> None:
+    """A claim's transaction that cannot get a connection raises ServiceUnavailable (tenant_transaction),
+    as when the database goes away between a round's first read and its claims (R3 caught it on Citus):
+    the round is logged as failed and the loop goes on."""
+    dispatcher = Dispatcher(_settings(settings, dispatch_interval_s=0.05))
+    rounds = 0
+
+    async def round_without_connection(*_: Any, **__: Any) -> int:
+        nonlocal rounds
+        rounds += 1
+        if rounds == 3:
+            dispatcher.stop.set()
+        raise ServiceUnavailable()
+
+    dispatcher.round = round_without_connection  # type: ignore[method-assign]
+    await asyncio.wait_for(dispatcher.run(), 10)
+    assert rounds == 3
