@@ -14,7 +14,7 @@ import asyncpg
 
 from app.auth.passwords import Passwords
 from app.config import Settings, development_secrets, load_settings
-from app.db import Tx, open_transaction, use_tenant
+from app.db import open_transaction, use_tenant
 from app.tenants import repo as tenants
 from app.tenants.seeds import seed_tenant
 from app.users import repo as users
@@ -87,8 +87,7 @@ async def create_super_admin(
             if tenant_slug is not None and status == "created":
                 tenant_id = uuid.uuid4()
                 await tenants.create(conn, tenant_id, "Demo", tenant_slug)
-                await use_tenant(conn, tenant_id)
-                tx = Tx(conn, tenant_id)  # the tenant context just set
+                tx = await use_tenant(conn, tenant_id)
                 await users.add_membership(tx, user["id"], ["ADMIN"])
                 await seed_tenant(tx)
             await conn.execute("commit")

@@ -300,9 +300,11 @@ async def begin_tenant(conn: asyncpg.Connection, tenant_id: uuid.UUID, *, readon
     return Tx(conn, tenant_id)
 
 
-async def use_tenant(conn: asyncpg.Connection, tenant_id: uuid.UUID) -> None:
-    """Switch the transaction's tenant context (tenant setup, which creates the tenant it then seeds)."""
+async def use_tenant(conn: asyncpg.Connection, tenant_id: uuid.UUID) -> Tx:
+    """Switch the open transaction's tenant context (tenant setup, which creates the tenant it then
+    seeds; key rotation, tenant by tenant), as the ``Tx`` the repos take."""
     await conn.execute(_set_tenant(tenant_id))
+    return Tx(conn, tenant_id)
 
 
 async def paginate(
@@ -410,7 +412,7 @@ async def _request_connection(
     tenant context, role and plan mode of the route -> yield -> commit, or roll back on any exception
     (unless the error asks to keep its writes) -> release."""
     pool: asyncpg.Pool = request.app.state.pool
-    policy = RoutePolicy.of(request.route_handler, request.url.path)
+    policy = RoutePolicy.of(request.route_handler, request.scope["path"])
     timeout = request.app.state.settings.pool_acquire_timeout_s
     conn = await acquire_by(pool, acquire_deadline(request.scope, timeout, consume=True))
     try:

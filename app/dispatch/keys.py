@@ -61,8 +61,7 @@ async def rotate(owner_dsn: str, ring: KeyRing) -> dict[str, int]:
         tenants = await repo.tenant_ids(conn)
         for tenant_id in tenants:
             async with conn.transaction():
-                await use_tenant(conn, tenant_id)
-                tx = Tx(conn, tenant_id)  # the tenant whose context was just set
+                tx = await use_tenant(conn, tenant_id)
                 for row in await repo.configs_with_credentials(tx):
                     plain, bound = decrypt_credentials(
                         ring, row["credentials"], tenant_id, row["id"], row["base_url"]

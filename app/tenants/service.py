@@ -10,7 +10,7 @@ import asyncpg
 from app.auth import repo as auth
 from app.auth.permissions import permissions_for
 from app.auth.principal import Principal
-from app.db import Connection, Tx, use_tenant
+from app.db import Connection, use_tenant
 from app.errors import NotFound
 from app.state import Services
 from app.structs import from_row
@@ -28,8 +28,7 @@ async def setup(conn: Connection, services: Services, data: TenantSetup) -> Tena
     transaction, all of it as reten_identity (Citus refuses a role switch after a distributed write)."""
     tenant_id = uuid.uuid4()
     tenant = await repo.create(conn, tenant_id, data.name, data.slug)
-    await use_tenant(conn, tenant_id)
-    tx = Tx(conn, tenant_id)  # the tenant context just set
+    tx = await use_tenant(conn, tenant_id)
     admin = await users.get_by_email(conn, data.admin_email.strip())
     if admin is None:
         admin = await users.create(
